@@ -1,0 +1,77 @@
+# llm-desde-cero: la puerta de entrada. `make help` lista los objetivos.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Ajustes: se pueden cambiar en la línea (make train MAX_STEPS=200) o en un fichero .env.
+-include .env
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= data/tiny_spanish.txt
+MAX_STEPS ?= 2000
+DEVICE ?= auto
+CHECKPOINT_DIR ?= checkpoints
+N_EMBD ?= 128
+N_HEAD ?= 4
+N_LAYER ?= 2
+BATCH_SIZE ?= 32
+BLOCK_SIZE ?= 128
+SEED ?= 1337
+PROMPT ?= Hola
+MAX_NEW_TOKENS ?= 300
+TEMPERATURE ?= 0.8
+TOP_K ?= 50
+TRAIN_ARGS ?=
+
+TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
+	--checkpoint-dir "$(CHECKPOINT_DIR)" --batch-size $(BATCH_SIZE) --block-size $(BLOCK_SIZE) \
+	--seed $(SEED) $(TRAIN_ARGS)
+
+.PHONY: help install train train-bigram generate evaluate test lint format clean
+
+help: ## Muestra esta ayuda
+	@echo "llm-desde-cero — objetivos de make:"
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@echo
+	@echo "Ajustes (en la línea o en .env): DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD N_HEAD"
+	@echo "  N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT MAX_NEW_TOKENS TEMPERATURE TOP_K"
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: hace falta $(PYTHON) (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed ## Crea el entorno virtual .venv con las dependencias fijadas
+
+train: $(VENV)/.installed ## Entrena el mini GPT con los valores por defecto
+	$(PY) -m trainer --model gpt --n-embd $(N_EMBD) --n-head $(N_HEAD) --n-layer $(N_LAYER) \
+		$(TRAIN_COMMON)
+
+train-bigram: $(VENV)/.installed ## Entrena el modelo bigrama
+	$(PY) -m trainer --model bigram $(TRAIN_COMMON)
+
+generate: $(VENV)/.installed ## Genera texto con el último checkpoint (PROMPT="...")
+	$(PY) -m trainer.generate --ckpt "$(CHECKPOINT_DIR)" --prompt "$(PROMPT)" \
+		--max-new-tokens $(MAX_NEW_TOKENS) --temperature $(TEMPERATURE) --top-k $(TOP_K)
+
+evaluate: $(VENV)/.installed ## Pérdida del último checkpoint en su split de validación
+	$(PY) -m trainer.evaluate --ckpt "$(CHECKPOINT_DIR)"
+
+test: $(VENV)/.installed ## Ejecuta las pruebas (pytest)
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed ## Comprueba estilo y formato con ruff
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV)/.installed ## Formatea el código con ruff
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean: ## Borra cachés (no toca checkpoints ni .venv)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

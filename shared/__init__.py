@@ -1,0 +1,6 @@
+"""Biblioteca común de llm-desde-cero: lo que comparten el entrenador y el servidor.
+
+Un estudiante puede leer esta carpeta de arriba abajo para ver cómo funciona un LLM:
+``tokenizer`` → ``bigram_model`` / ``transformer_model`` → ``generation`` → ``checkpoint``.
+No importa nunca ``trainer`` ni ``server``.
+"""

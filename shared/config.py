@@ -1,0 +1,106 @@
+"""Valores por defecto y configuraciones de los modelos, en un solo sitio."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from shared.errors import ConfigError
+
+MODEL_TYPES = ("bigram", "gpt")
+ATTENTION_KINDS = ("sdpa", "manual")
+
+# Valores por defecto del entrenamiento (los mismos que usa `make train`).
+DEFAULT_DATA = "data/tiny_spanish.txt"
+DEFAULT_CHECKPOINT_DIR = "checkpoints"
+DEFAULT_MAX_STEPS = 2000
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_BLOCK_SIZE = 128
+DEFAULT_EVAL_INTERVAL = 200
+DEFAULT_EVAL_ITERS = 50
+DEFAULT_SEED = 1337
+# Tasa de aprendizaje por modelo (medido, ver README): el bigrama es una tabla de logits que
+# parte de cero y necesita pasos grandes; el GPT usa lo habitual en GPT pequeños a nivel de carácter.
+DEFAULT_LR = {"bigram": 1e-1, "gpt": 1e-3}
+DEFAULT_WEIGHT_DECAY = {"bigram": 0.0, "gpt": 0.1}
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"'{name}' debe ser un entero positivo (recibido: {value!r}).")
+
+
+@dataclass(frozen=True)
+class BigramConfig:
+    """El bigrama solo necesita el tamaño del vocabulario.
+
+    ``block_size`` no influye en el modelo (solo mira el último carácter), pero el muestreador
+    recorta el contexto con él, igual que con el GPT.
+    """
+
+    vocab_size: int
+    block_size: int = DEFAULT_BLOCK_SIZE
+
+    def validate(self) -> None:
+        _check_positive("vocab_size", self.vocab_size)
+        _check_positive("block_size", self.block_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Hiperparámetros del mini GPT."""
+
+    vocab_size: int
+    block_size: int = DEFAULT_BLOCK_SIZE
+    n_embd: int = 128
+    n_head: int = 4
+    n_layer: int = 2
+    dropout: float = 0.0
+    bias: bool = True
+    # "sdpa" usa F.scaled_dot_product_attention (rápido); "manual" la versión explícita didáctica.
+    attention: str = "sdpa"
+
+    def validate(self) -> None:
+        for name in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer"):
+            _check_positive(name, getattr(self, name))
+        if self.n_embd % self.n_head != 0:
+            raise ConfigError(
+                f"n_embd ({self.n_embd}) debe ser divisible por n_head ({self.n_head}): "
+                "cada cabeza de atención recibe n_embd / n_head dimensiones."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout debe estar en [0, 1) (recibido: {self.dropout}).")
+        if self.attention not in ATTENTION_KINDS:
+            raise ConfigError(
+                f"atención desconocida '{self.attention}'; opciones: {', '.join(ATTENTION_KINDS)}."
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ModelConfig = BigramConfig | GPTConfig
+
+
+def config_from_dict(model_type: str, data: dict[str, Any]) -> ModelConfig:
+    """Reconstruye la configuración guardada en un checkpoint, rechazando claves extrañas."""
+    cls = {"bigram": BigramConfig, "gpt": GPTConfig}.get(model_type)
+    if cls is None:
+        raise ConfigError(f"tipo de modelo desconocido '{model_type}'.")
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"claves de configuración desconocidas: {sorted(unknown)}.")
+    try:
+        config = cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"configuración incompleta para '{model_type}': {exc}") from exc
+    config.validate()
+    return config

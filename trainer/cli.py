@@ -1,0 +1,247 @@
+"""``python -m trainer``: la CLI de entrenamiento."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from types import FrameType
+
+from shared import config as defaults
+from shared.errors import ConfigError
+from trainer.errors import OutputDirError, run_cli
+from trainer.loop import Trainer, TrainResult
+from trainer.resume import find_resume_checkpoint, load_resume_state
+from trainer.settings import TrainSettings
+
+# Ajustes que, al reanudar, se pueden cambiar desde la línea de comandos.
+RESUME_OVERRIDABLE = ("max_steps", "device", "data", "checkpoint_dir", "eval_interval", "dtype")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Entrena un modelo de lenguaje a nivel de carácter (bigrama o mini GPT).",
+        epilog="Ejemplo: python -m trainer --model gpt --data data/tiny_spanish.txt --max-steps 2000",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    S = argparse.SUPPRESS  # sin valor por defecto: así sabemos qué flags escribió el usuario
+    p.add_argument(
+        "--model",
+        choices=defaults.MODEL_TYPES,
+        default=S,
+        help="qué modelo entrenar (por defecto: gpt)",
+    )
+    p.add_argument("--data", default=S, help=f"texto UTF-8 (por defecto: {defaults.DEFAULT_DATA})")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=S,
+        help=f"pasos de optimización (por defecto: {defaults.DEFAULT_MAX_STEPS})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=S,
+        help=f"secuencias por lote (por defecto: {defaults.DEFAULT_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--block-size",
+        type=int,
+        default=S,
+        help=f"longitud del contexto (por defecto: {defaults.DEFAULT_BLOCK_SIZE})",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=S,
+        help="tasa de aprendizaje máxima (por defecto: 0.1 bigrama, 1e-3 gpt)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=S,
+        help="weight decay de AdamW en matrices (por defecto: 0 bigrama, 0.1 gpt)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=S,
+        help="pasos de calentamiento (por defecto: min(100, max_steps/10))",
+    )
+    p.add_argument(
+        "--grad-clip",
+        type=float,
+        default=S,
+        help="norma máxima del gradiente, 0 = sin recorte (por defecto: 1.0)",
+    )
+    p.add_argument(
+        "--grad-accum", type=int, default=S, help="microlotes acumulados por paso (por defecto: 1)"
+    )
+    p.add_argument(
+        "--eval-interval",
+        type=int,
+        default=S,
+        help=f"evaluar cada N pasos (por defecto: {defaults.DEFAULT_EVAL_INTERVAL})",
+    )
+    p.add_argument(
+        "--eval-iters",
+        type=int,
+        default=S,
+        help=f"lotes por evaluación (por defecto: {defaults.DEFAULT_EVAL_ITERS})",
+    )
+    p.add_argument("--n-embd", type=int, default=S, help="dimensión de los embeddings (gpt: 128)")
+    p.add_argument("--n-head", type=int, default=S, help="cabezas de atención (gpt: 4)")
+    p.add_argument("--n-layer", type=int, default=S, help="bloques transformer (gpt: 2)")
+    p.add_argument("--dropout", type=float, default=S, help="dropout (por defecto: 0.0)")
+    p.add_argument(
+        "--attention",
+        choices=("sdpa", "manual"),
+        default=S,
+        help="sdpa = núcleo rápido; manual = versión explícita (por defecto: sdpa)",
+    )
+    p.add_argument("--device", default=S, help="auto, cpu, cuda, cuda:N o mps (por defecto: auto)")
+    p.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16"),
+        default=S,
+        help="precisión del cálculo (por defecto: float32)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=S,
+        help="usar torch.compile (necesita un compilador de C)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=S,
+        help=f"semilla de inicialización y lotes (por defecto: {defaults.DEFAULT_SEED})",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        default=S,
+        help=f"dónde guardar (por defecto: {defaults.DEFAULT_CHECKPOINT_DIR})",
+    )
+    p.add_argument(
+        "--run-name", default=S, help="nombre del checkpoint (por defecto: <modelo>-<fecha>-<hora>)"
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=S,
+        metavar="CHECKPOINT",
+        help="continuar un entrenamiento: el último checkpoint de --checkpoint-dir, "
+        "o el fichero indicado",
+    )
+    p.add_argument("--no-progress", action="store_true", help="sin barra de progreso")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    given = {k: v for k, v in vars(args).items() if k != "no_progress"}
+    resume = given.get("resume")
+    if resume is None:
+        return TrainSettings(**given)
+    base = TrainSettings(**{k: v for k, v in given.items() if k in ("checkpoint_dir",)})
+    path = find_resume_checkpoint(resume, base.checkpoint_dir)
+    state = load_resume_state(path)
+    stored = state.settings
+    # Al reanudar manda lo guardado; solo unos pocos ajustes se pueden cambiar.
+    ignored = sorted(
+        k for k in given if k not in (*RESUME_OVERRIDABLE, "resume") and given[k] != stored.get(k)
+    )
+    if ignored:
+        flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
+        print(
+            f"aviso: al reanudar se usan los ajustes guardados; se ignora {flags}.", file=sys.stderr
+        )
+    merged = {**stored, **{k: v for k, v in given.items() if k in RESUME_OVERRIDABLE}}
+    merged["resume"] = str(path)
+    settings = TrainSettings.from_dict(merged)
+    settings._resume_state = state  # type: ignore[attr-defined]
+    return settings
+
+
+def check_writable(directory: str) -> None:
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".escritura-{uuid.uuid4().hex}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputDirError(
+            f"no se puede escribir en el directorio de checkpoints '{directory}': "
+            f"{exc.strerror or exc}."
+        ) from exc
+
+
+class StopRequest:
+    """SIGTERM (lo que envía `docker stop`) o Ctrl-C: guardar y salir limpiamente."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:  # segundo Ctrl-C: salir ya
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            f"\nseñal {signal.Signals(signum).name} recibida: guardando checkpoint…",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self)
+        signal.signal(signal.SIGINT, self)
+
+
+def print_summary(result: TrainResult) -> None:
+    minutes, seconds = divmod(result.seconds, 60)
+    if result.interrupted:
+        print(
+            f"Entrenamiento interrumpido en el paso {result.step}. Checkpoint guardado en "
+            f"{result.checkpoint_path}. Continúa con: python -m trainer --resume"
+        )
+        return
+    val = f"{result.val_loss:.4f}" if result.val_loss is not None else "?"
+    print("Resumen del entrenamiento")
+    print(f"  pérdida de validación: {val} nats/carácter")
+    print(f"  pasos: {result.step}")
+    print(f"  tiempo: {int(minutes)} min {seconds:.1f} s")
+    print(f"  velocidad: {result.tokens_per_second:,.0f} tokens/s")
+    print(f"  checkpoint: {result.checkpoint_path}")
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args)
+    settings.validate()
+    if settings.dtype == "auto":
+        settings.dtype = "float32"
+    check_writable(settings.checkpoint_dir)
+    stop = StopRequest()
+    stop.install()
+    trainer = Trainer(
+        settings,
+        resume=getattr(settings, "_resume_state", None),
+        should_stop=lambda step: stop.requested,
+        progress=not args.no_progress and os.environ.get("LLM_NO_PROGRESS") != "1",
+    )
+    try:
+        result = trainer.run()
+    except FloatingPointError as exc:
+        raise ConfigError(f"{exc} Prueba con un --lr menor.") from exc
+    print_summary(result)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(lambda: _main(argv))

@@ -1,0 +1,97 @@
+"""Carga del texto, división train/val y lotes aleatorios."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from shared.errors import DataError
+from shared.tokenizer import CharTokenizer
+
+VAL_FRACTION = 0.1
+
+
+def read_text(path: str | Path) -> str:
+    """Lee un fichero de texto UTF-8 con mensajes claros para cada fallo típico."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no existe el fichero de datos '{path}'.")
+    if not path.is_file():
+        raise DataError(f"'{path}' no es un fichero.")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"no se puede leer '{path}': {exc.strerror}.") from exc
+    if not raw.strip():
+        raise DataError(f"el fichero de datos '{path}' está vacío.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"'{path}' no es texto UTF-8 válido (byte inválido en la posición {exc.start}). "
+            "Conviértelo, por ejemplo: iconv -f latin1 -t utf-8 entrada.txt > salida.txt"
+        ) from exc
+    return text.removeprefix("\ufeff")  # ignoramos la marca BOM de algunos editores
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def split_ids(ids: torch.Tensor, val_fraction: float = VAL_FRACTION) -> tuple[torch.Tensor, ...]:
+    """División determinista: el primer 90 % para entrenar y el último 10 % para validar."""
+    n = int(len(ids) * (1 - val_fraction))
+    return ids[:n], ids[n:]
+
+
+@dataclass
+class TextDataset:
+    """El corpus entero como un tensor de ids; los lotes se sacan por indexación."""
+
+    tokenizer: CharTokenizer
+    train: torch.Tensor
+    val: torch.Tensor
+    sha256: str
+    path: str
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, block_size: int, tokenizer: CharTokenizer | None = None
+    ) -> TextDataset:
+        text = read_text(path)
+        tokenizer = tokenizer or CharTokenizer.from_text(text)
+        ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+        train, val = split_ids(ids)
+        needed = block_size + 2
+        if len(val) < needed:
+            raise DataError(
+                f"el texto de '{path}' es demasiado corto: tiene {len(ids)} caracteres y la "
+                f"validación (10 %) necesita al menos {needed} con block_size={block_size}. "
+                f"Usa un texto de al menos {needed * 10} caracteres o un --block-size menor."
+            )
+        return cls(tokenizer, train, val, sha256_text(text), str(path))
+
+    def split(self, name: str) -> torch.Tensor:
+        return self.train if name == "train" else self.val
+
+
+def get_batch(
+    data: torch.Tensor,
+    batch_size: int,
+    block_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lote aleatorio: x son ``block_size`` caracteres seguidos; y, los mismos desplazados uno."""
+    starts = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator)
+    offsets = torch.arange(block_size)
+    x = data[starts[:, None] + offsets]
+    y = data[starts[:, None] + offsets + 1]
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(
+            device, non_blocking=True
+        )
+    return x.to(device), y.to(device)

@@ -1,0 +1,89 @@
+"""``python -m trainer.evaluate``: pérdida de un checkpoint sobre un texto."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from shared.checkpoint import load_model
+from shared.device import resolve_device
+from shared.errors import DataError
+from trainer.data import read_text, split_ids
+from trainer.errors import run_cli
+from trainer.evaluation import evaluate_ids
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m trainer.evaluate",
+        description="Mide la pérdida (nats y bits por carácter) de un checkpoint sobre un texto.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--ckpt",
+        required=True,
+        help="checkpoint (.pt), o un directorio para usar su último checkpoint",
+    )
+    p.add_argument(
+        "--data", default=None, help="texto UTF-8 (por defecto, el fichero con el que se entrenó)"
+    )
+    p.add_argument(
+        "--split",
+        choices=("val", "train", "all"),
+        default="val",
+        help="qué parte del texto: val (último 10 %%), train (primer 90 %%) o all",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N o mps")
+    p.add_argument("--json", action="store_true", help="imprimir un objeto JSON")
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    device = resolve_device(args.device)
+    model, tokenizer, ckpt = load_model(args.ckpt, device)
+    data_path = args.data or ckpt.data_path
+    if not data_path:
+        raise DataError("el checkpoint no recuerda su fichero de datos: indica --data.")
+    ids = torch.tensor(tokenizer.encode(read_text(data_path)), dtype=torch.long)
+    if args.split != "all":
+        train, val = split_ids(ids)
+        ids = val if args.split == "val" else train
+    if len(ids) < 2:
+        raise DataError(f"'{data_path}' es demasiado corto para evaluar (split {args.split}).")
+    result = evaluate_ids(model, ids, device)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "loss": result.loss,
+                    "bits_per_char": result.bits_per_char,
+                    "perplexity": result.perplexity,
+                    "chars": result.chars,
+                    "split": args.split,
+                    "data": str(data_path),
+                    "checkpoint": str(args.ckpt),
+                    "model_type": ckpt.model_type,
+                    "step": ckpt.step,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(
+            f"pérdida: {result.loss:.4f} nats/carácter ({result.bits_per_char:.4f} bits/carácter)"
+        )
+        print(f"perplejidad: {result.perplexity:.2f}")
+        print(f"caracteres evaluados: {result.chars:,} (split {args.split} de {data_path})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(lambda: _main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
