@@ -131,11 +131,12 @@ def _read_raw(path: Path) -> dict[str, Any]:
         data = path.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"no se puede leer '{path}': {exc.strerror}.") from exc
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        # torch.save escribe siempre un zip: otra cosa es un fichero truncado o ajeno.
+        raise CheckpointError(f"'{path}' está corrupto, truncado o no es un checkpoint.")
     try:
         raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" not in str(exc).lower():
-            raise CheckpointError(f"'{path}' está corrupto o no es un checkpoint.") from exc
         raise CheckpointError(
             f"'{path}' contiene objetos no permitidos (posible código malicioso); "
             "se rechaza sin ejecutarlo."

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m trainer",
         description="Entrena un modelo de lenguaje a nivel de carácter (bigrama o mini GPT).",
-        epilog="Ejemplo: python -m trainer --model gpt --data data/tiny_spanish.txt --max-steps 2000",
+        epilog="Ejemplo: python -m trainer --model gpt --data data/tiny_spanish.txt "
+        "--max-steps 2000",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     S = argparse.SUPPRESS  # sin valor por defecto: así sabemos qué flags escribió el usuario
