@@ -29,6 +29,7 @@ TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 	--seed $(SEED) $(TRAIN_ARGS)
 
 .PHONY: help install train train-bigram generate evaluate test lint format clean
+.PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -75,3 +76,44 @@ format: $(VENV)/.installed ## Formatea el código con ruff
 clean: ## Borra cachés (no toca checkpoints ni .venv)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+# --- Docker (sección «Docker» del README) ---------------------------------------------------
+DOCKER ?= docker
+# DEVICE=cuda (o cuda:N): entrenador con GPU NVIDIA, compose.gpu.yaml se suma a compose.yaml.
+COMPOSE = $(DOCKER) compose $(if $(filter cuda cuda:%,$(DEVICE)),-f compose.yaml -f compose.gpu.yaml)
+# El contenedor entrena con los mismos valores que `make train` (y los mismos de .env).
+DOCKER_TRAIN_ENV = MODEL=gpt DATA="$(DATA)" MAX_STEPS="$(MAX_STEPS)" DEVICE="$(DEVICE)" \
+	N_EMBD="$(N_EMBD)" N_HEAD="$(N_HEAD)" N_LAYER="$(N_LAYER)" BATCH_SIZE="$(BATCH_SIZE)" \
+	BLOCK_SIZE="$(BLOCK_SIZE)" SEED="$(SEED)" TRAIN_ARGS="$(TRAIN_ARGS)" \
+	GIT_REVISION="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# Con CHECKPOINTS_MOUNT=./checkpoints (una carpeta del host) la creamos nosotros: si la creara
+# Docker sería de root y el entrenador, sin privilegios, no podría escribir en ella.
+MAKE_CHECKPOINTS_MOUNT = $(if $(filter . .. ./% ../% /%,$(CHECKPOINTS_MOUNT)),mkdir -p "$(CHECKPOINTS_MOUNT)")
+
+docker-build: ## Construye las imágenes del entrenador (DEVICE=cpu|cuda) y del servidor
+	$(DOCKER_TRAIN_ENV) $(COMPOSE) build
+
+docker-train: ## Entrena en un contenedor (DEVICE=cpu|cuda); checkpoints en el volumen
+	$(MAKE_CHECKPOINTS_MOUNT)
+	$(DOCKER_TRAIN_ENV) $(COMPOSE) build trainer
+	$(DOCKER_TRAIN_ENV) $(COMPOSE) run --rm trainer
+
+up: ## docker compose up: entrena y sirve en segundo plano (DEVICE=cpu|cuda)
+	$(MAKE_CHECKPOINTS_MOUNT)
+	$(DOCKER_TRAIN_ENV) $(COMPOSE) up -d --build
+	@echo "Servidor en http://127.0.0.1:$(or $(PORT),8000) — make logs (registros), make smoke (prueba)"
+
+down: ## Para y borra los contenedores (los checkpoints del volumen se conservan)
+	$(COMPOSE) down
+
+logs: ## Sigue los registros del entrenador y del servidor
+	$(COMPOSE) logs -f --tail=100
+
+smoke: ## Espera a /ready y pide un texto a /generate con curl
+	HOST="$(HOST)" PORT="$(PORT)" API_KEY="$(API_KEY)" PROMPT="$(PROMPT)" bash docker/smoke.sh
+
+lint-docker: $(VENV)/.installed ## Revisa los Dockerfile con hadolint
+	$(VENV)/bin/hadolint --failure-threshold error docker/Dockerfile docker/trainer-cuda.Dockerfile
+
+test-docker: lint-docker ## Pruebas con contenedores reales: construir, compose up, /generate, down
+	$(PY) -m pytest -m docker tests/docker -q

@@ -41,13 +41,15 @@ class SamplingParams:
 def next_char_distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     """Convierte los logits (vocab,) en la distribución de la que se sorteará el carácter."""
     logits = logits.detach().float().cpu()
-    if params.temperature == 0:
-        # Límite de temperatura → 0: toda la probabilidad en el carácter más puntuado.
+    # Temperatura < 1 afila la distribución (más conservadora); > 1 la aplana (más creativa).
+    scaled = logits / params.temperature if params.temperature > 0 else logits
+    if params.temperature == 0 or not torch.isfinite(scaled.max()):
+        # Límite de temperatura → 0: toda la probabilidad en el carácter más puntuado. También
+        # cuando la temperatura es tan pequeña (p. ej. 1e-140) que el máximo desborda a infinito.
         probs = torch.zeros_like(logits)
         probs[int(torch.argmax(logits))] = 1.0
         return probs
-    # Temperatura < 1 afila la distribución (más conservadora); > 1 la aplana (más creativa).
-    logits = logits / params.temperature
+    logits = scaled
     if 0 < params.top_k < logits.numel():
         # top-k: solo compiten los k caracteres más probables.
         kth = torch.topk(logits, params.top_k).values[-1]
@@ -57,7 +59,10 @@ def next_char_distribution(logits: torch.Tensor, params: SamplingParams) -> torc
         # top-p (núcleo): el menor grupo de caracteres cuya probabilidad acumulada llega a p.
         sorted_probs, order = torch.sort(probs, descending=True)
         before = torch.cumsum(sorted_probs, dim=0) - sorted_probs
-        sorted_probs[before >= params.top_p] = 0.0
+        drop = before >= params.top_p
+        # El más probable queda siempre, aunque p sea tan pequeño que en float32 vale 0.
+        drop[0] = False
+        sorted_probs[drop] = 0.0
         probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
         probs = probs / probs.sum()
     return probs

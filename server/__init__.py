@@ -1,0 +1,1 @@
+"""Servidor HTTP: Flask bajo gunicorn sirviendo el último checkpoint (``python -m server``)."""

@@ -1,0 +1,35 @@
+"""``python -m server``: arranca gunicorn con server/gunicorn.conf.py (nunca el servidor de
+desarrollo de Flask). Los argumentos extra pasan tal cual a gunicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+CONF = Path(__file__).with_name("gunicorn.conf.py")
+
+
+USAGE = """uso: python -m server [opciones de gunicorn]
+
+Arranca el servidor HTTP (gunicorn + Flask) con el último checkpoint de CHECKPOINT_DIR.
+Se configura con variables de entorno o con un fichero .env en el directorio actual.
+Después: http://HOST:PORT/ (playground), /docs (API), /health, /ready, /info, /metrics.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "-h" in args or "--help" in args:
+        from server import settings
+
+        print(USAGE)
+        print(settings.__doc__)
+        return
+    # exec: gunicorn ocupa este mismo proceso, así las señales (Ctrl+C, docker stop) le llegan
+    # directamente.
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", str(CONF), *args])
+
+
+if __name__ == "__main__":
+    main()

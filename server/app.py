@@ -1,0 +1,78 @@
+"""La aplicación Flask (fábrica ``create_app``), que gunicorn carga en cada worker.
+
+gunicorn.conf.py no precarga la app: cada worker llama a ``create_app()`` después del fork y
+carga allí su propio modelo (PyTorch no tolera bien que un proceso con hilos de cálculo se
+bifurque).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from flask import Flask
+
+from server import metrics
+from server.errors import register_error_handlers
+from server.generation_service import GenerationService
+from server.model_store import ModelStore
+from server.routes_completions import bp as completions_bp
+from server.routes_generate import bp as generate_bp
+from server.routes_meta import bp as meta_bp
+from server.settings import Settings, load_env_file
+from server.state import EXTENSION_KEY, ServerState
+from shared.device import resolve_device
+
+log = logging.getLogger("server")
+
+
+def _configure_logging(level: str) -> None:
+    # Bajo gunicorn se reutilizan sus manejadores: un solo formato y un solo destino.
+    gunicorn_log = logging.getLogger("gunicorn.error")
+    if gunicorn_log.handlers and not log.handlers:
+        log.handlers = gunicorn_log.handlers
+        log.propagate = False
+    elif not log.handlers:
+        logging.basicConfig(format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    log.setLevel(level.upper())
+
+
+def _configure_torch(threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # ya fijado en este proceso: no se puede cambiar dos veces
+        pass
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    if settings is None:
+        load_env_file()
+        settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    _configure_torch(settings.torch_threads)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # "año", no "a\u00f1o"
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    store = ModelStore(
+        settings.checkpoint_dir,
+        resolve_device(settings.device),
+        settings.reload_interval,
+        on_loaded=metrics.model_loaded,
+        on_failed=metrics.model_failed,
+    )
+    service = GenerationService(settings.max_concurrent_generations)
+    app.extensions[EXTENSION_KEY] = ServerState(settings, store, service)
+
+    register_error_handlers(app, settings.max_body_bytes)
+    metrics.install(app)
+    app.register_blueprint(meta_bp)
+    app.register_blueprint(generate_bp)
+    app.register_blueprint(completions_bp)
+
+    store.check()  # carga inicial: si no hay checkpoint, arranca igual (y /ready da 503)
+    store.start_watching()
+    return app

@@ -1,0 +1,70 @@
+"""El único sitio en el que el servidor convierte (modelo, prompt, ajustes) en caracteres.
+
+Las rutas no llaman al muestreador directamente: piden una plaza (``reserve``) y luego un flujo
+de caracteres (``stream``). Así, cambiar la estrategia de generación (por ejemplo, agrupar en un
+lote las peticiones simultáneas de un worker) solo toca este módulo.
+
+Las plazas limitan cuántas generaciones corren a la vez en este worker. Sin plaza libre se
+responde 429 al momento, en vez de encolar: una cola escondería la sobrecarga y el cliente
+esperaría sin saber por qué.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from server import metrics
+from server.errors import APIError
+from server.model_store import LoadedModel
+from shared.generation import GeneratedChar, stream_generate
+from shared.sampling import SamplingParams
+
+
+class Reservation:
+    """Una plaza de generación. ``release`` puede llamarse varias veces sin efecto extra."""
+
+    def __init__(self, semaphore: threading.BoundedSemaphore) -> None:
+        self._semaphore = semaphore
+        self._released = False
+        self._lock = threading.Lock()
+        self._untrack = metrics.track_generation()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._untrack()
+        self._semaphore.release()
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+class GenerationService:
+    def __init__(self, max_concurrent: int) -> None:
+        self.max_concurrent = max_concurrent
+        self._semaphore = threading.BoundedSemaphore(max_concurrent)
+
+    def reserve(self) -> Reservation:
+        """Una plaza libre, o un 429 inmediato si este worker ya está al máximo."""
+        if not self._semaphore.acquire(blocking=False):
+            raise APIError(
+                429,
+                f"el servidor está ocupado: ya hay {self.max_concurrent} generación(es) en "
+                "curso en este proceso. Vuelve a intentarlo en unos segundos.",
+                headers={"Retry-After": "1"},
+            )
+        return Reservation(self._semaphore)
+
+    def stream(
+        self, loaded: LoadedModel, prompt: str, params: SamplingParams
+    ) -> Iterator[GeneratedChar]:
+        """Los caracteres generados, uno a uno, con el muestreador común del proyecto."""
+        for char in stream_generate(loaded.model, loaded.tokenizer, prompt, params, loaded.device):
+            metrics.count_chars(1)
+            yield char

@@ -1,0 +1,69 @@
+"""Configuración de gunicorn para ``python -m server`` y ``make serve``.
+
+Todos los valores salen de variables de entorno (o de ``.env``): ver ``server/settings.py``.
+gunicorn ejecuta este fichero en el proceso maestro, antes de crear los workers.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+# Permite importar el proyecto aunque gunicorn se lance desde otro directorio.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from server.settings import Settings, load_env_file  # noqa: E402
+from shared.errors import ConfigError  # noqa: E402
+
+load_env_file()
+try:
+    _settings = Settings.from_env()
+except ConfigError as exc:
+    sys.exit(f"error de configuración: {exc}")
+
+# Métricas de todos los workers sumadas: prometheus_client necesita un directorio compartido,
+# fuera de CHECKPOINT_DIR (que puede ser de solo lectura). Se crea antes del fork.
+_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llm-metricas-")
+
+wsgi_app = "server.app:create_app()"
+bind = [_settings.bind]
+workers = _settings.web_concurrency
+threads = _settings.threads
+worker_class = "gthread"  # hilos: /health y los 429 responden aunque haya generaciones en curso
+timeout = _settings.timeout
+graceful_timeout = 30
+keepalive = 5
+preload_app = False  # cada worker carga PyTorch y el modelo tras el fork
+loglevel = _settings.log_level
+accesslog = "-"
+errorlog = "-"
+proc_name = "llm-desde-cero"
+# Sin socket de control (gunicornc): no hace falta, y así nada se escribe en $HOME ni chocan
+# dos servidores lanzados a la vez.
+control_socket_disable = True
+# El cuerpo lo limita Flask (MAX_BODY_BYTES, con 413 en nuestro formato); aquí solo cabeceras.
+limit_request_line = 8190
+
+
+def on_starting(server):
+    for warning in _settings.warnings():
+        server.log.warning("aviso de configuración: %s", warning)
+    server.log.info(
+        "sirviendo '%s' con %d worker(s) × %d hilo(s), %d hilo(s) de torch por worker",
+        _settings.checkpoint_dir, workers, threads, _settings.torch_threads,
+    )  # fmt: skip
+
+
+def child_exit(server, worker):
+    # Las métricas "en vivo" de un worker muerto dejan de contar.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

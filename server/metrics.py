@@ -1,0 +1,115 @@
+"""Métricas Prometheus de GET /metrics.
+
+Con varios workers de gunicorn cada proceso cuenta lo suyo; prometheus_client los suma si
+PROMETHEUS_MULTIPROC_DIR apunta a un directorio escribible (gunicorn.conf.py crea uno temporal
+antes de arrancar los workers). Así /metrics da el total del servidor, lo atienda quien lo
+atienda.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from server.model_store import LoadedModel
+
+REQUESTS = Counter(
+    "llm_http_requests_total", "Peticiones HTTP por ruta, método y estado.",
+    ["route", "method", "status"],
+)  # fmt: skip
+LATENCY = Histogram(
+    "llm_http_request_duration_seconds",
+    "Duración de las peticiones HTTP (hasta enviar el último byte, también en streaming).",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+GENERATED_CHARS = Counter("llm_generated_chars_total", "Caracteres generados en total.")
+IN_PROGRESS = Gauge(
+    "llm_generations_in_progress", "Generaciones en curso.", multiprocess_mode="livesum"
+)
+MODEL_STEP = Gauge(
+    "llm_model_step",
+    "Paso de entrenamiento del checkpoint cargado (el último que cargó algún worker).",
+    multiprocess_mode="livemostrecent",
+)
+MODEL_LOADED = Gauge(
+    "llm_model_loaded",
+    "1 si todos los workers tienen un modelo cargado.",
+    multiprocess_mode="livemin",
+)
+RELOADS = Counter(
+    "llm_checkpoint_loads_total", "Cargas de checkpoint por resultado (ok o error).", ["result"]
+)
+
+
+def model_loaded(loaded: LoadedModel) -> None:
+    MODEL_STEP.set(loaded.checkpoint.step)
+    MODEL_LOADED.set(1)
+    RELOADS.labels(result="ok").inc()
+
+
+def model_failed(_path: object) -> None:
+    RELOADS.labels(result="error").inc()
+
+
+def _route_label(status: int) -> str:
+    # La regla (p. ej. "/generate"), nunca la URL cruda: así no crece sin límite el número de
+    # series con rutas inventadas.
+    rule = request.url_rule
+    if rule is not None:
+        return rule.rule
+    # 405: la ruta existe (solo falla el método), así que su camino es una serie acotada.
+    return request.path if status == 405 else "<desconocida>"
+
+
+def install(app: Flask) -> None:
+    """Cuenta cada petición al terminar de enviarse (importa en las respuestas en streaming)."""
+    MODEL_LOADED.set(0)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        route = _route_label(response.status_code)
+        method, status = request.method, str(response.status_code)
+        started = g.get("started", time.perf_counter())
+
+        def _done() -> None:
+            REQUESTS.labels(route=route, method=method, status=status).inc()
+            LATENCY.labels(route=route).observe(time.perf_counter() - started)
+
+        response.call_on_close(_done)
+        return response
+
+
+def render() -> Response:
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+def count_chars(n: int) -> None:
+    GENERATED_CHARS.inc(n)
+
+
+def track_generation() -> Callable[[], None]:
+    """Marca una generación en curso; devuelve la función que la da por terminada."""
+    IN_PROGRESS.inc()
+    return IN_PROGRESS.dec

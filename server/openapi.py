@@ -1,0 +1,227 @@
+"""El documento OpenAPI 3.1 de /openapi.json, generado a partir de las clases de schemas.py.
+
+Se construye en cada petición porque depende del servidor: el tope de caracteres, la longitud
+máxima del prompt y, si hay modelo, su vocabulario (un patrón que dice qué caracteres admite el
+prompt). Así, lo que el documento declara válido es exactamente lo que el servidor acepta.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from server.schemas import (
+    CompletionRequest,
+    CompletionResponse,
+    ErrorResponse,
+    GenerateRequest,
+    GenerateResponse,
+    HealthResponse,
+    InfoResponse,
+    ReadyResponse,
+    StreamChunk,
+)
+from server.settings import Settings
+
+MODELS = (
+    GenerateRequest,
+    GenerateResponse,
+    StreamChunk,
+    CompletionRequest,
+    CompletionResponse,
+    ErrorResponse,
+    HealthResponse,
+    ReadyResponse,
+    InfoResponse,
+)
+
+ERROR_TEXT = {
+    400: "JSON mal formado o cuerpo vacío.",
+    401: "Falta la clave de API o no es correcta (solo si el servidor tiene API_KEY).",
+    413: "El cuerpo supera MAX_BODY_BYTES.",
+    415: "Content-Type distinto de application/json.",
+    422: "Campo que falta, sobra, con tipo equivocado, fuera de rango o caracteres desconocidos.",
+    429: "Demasiadas generaciones a la vez en este worker: reintenta en unos segundos.",
+    503: "Todavía no hay ningún modelo cargado.",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def vocab_pattern(chars: list[str]) -> str:
+    """Expresión regular que solo admite caracteres del vocabulario (para el campo prompt)."""
+    escaped = "".join(
+        "\\n" if c == "\n" else "\\t" if c == "\t" else re.escape(c) if c in "\\]^-[" else c
+        for c in chars
+    )
+    return f"^[{escaped}]*$"
+
+
+def _schemas(settings: Settings, chars: list[str] | None) -> dict[str, Any]:
+    _, top = models_json_schema(
+        [(m, "validation") for m in MODELS], ref_template="#/components/schemas/{model}"
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    for name, tokens_field in (
+        ("GenerateRequest", "max_new_tokens"),
+        ("CompletionRequest", "max_tokens"),
+    ):
+        props = schemas[name]["properties"]
+        field = props[tokens_field]
+        for option in field.get("anyOf", [field]):
+            if option.get("type") == "integer":
+                option["maximum"] = settings.max_new_tokens
+        prompt = props["prompt"]
+        prompt["maxLength"] = settings.max_prompt_chars
+        if chars:
+            prompt["pattern"] = vocab_pattern(chars)
+    return schemas
+
+
+def _json_data(schema_name: str) -> dict[str, Any]:
+    """Campo ``data`` de un evento SSE que lleva un JSON con el esquema dado."""
+    return {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": _ref(schema_name),
+    }
+
+
+def _sse_event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {"event": {"const": name}, "data": data},
+    }
+
+
+# Cada evento del streaming, como lo describe OpenAPI: un objeto {event, data} por evento.
+SSE_EVENTS: dict[str, dict[str, Any]] = {
+    "GenerateResponse": {
+        "oneOf": [
+            _sse_event("message", _json_data("StreamChunk")),
+            _sse_event("done", _json_data("GenerateResponse")),
+            _sse_event("error", _json_data("ErrorResponse")),
+        ]
+    },
+    "CompletionResponse": {
+        "oneOf": [
+            _sse_event(
+                "message", {"anyOf": [{"const": "[DONE]"}, _json_data("CompletionResponse")]}
+            ),
+            _sse_event("error", _json_data("ErrorResponse")),
+        ]
+    },
+}
+
+
+def _generation_op(
+    summary: str, description: str, request: str, response: str, settings: Settings
+) -> dict[str, Any]:
+    errors = [400, 413, 415, 422, 429, 503] + ([401] if settings.api_key else [])
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": description,
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(request)}},
+        },
+        "responses": {
+            "200": {
+                "description": "Texto generado (JSON) o, con stream=true, eventos SSE.",
+                "content": {
+                    "application/json": {"schema": _ref(response)},
+                    "text/event-stream": {"schema": SSE_EVENTS[response]},
+                },
+            },
+            **{
+                str(code): _json(_ref("ErrorResponse"), ERROR_TEXT[code]) for code in sorted(errors)
+            },
+        },
+    }
+    if settings.api_key:
+        op["security"] = [{"bearerAuth": []}]
+    return op
+
+
+def build_openapi(settings: Settings, chars: list[str] | None) -> dict[str, Any]:
+    text = {
+        "description": "Texto plano.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    html = {"description": "Página HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "llm-desde-cero",
+            "version": "0.1.0",
+            "description": "Genera texto carácter a carácter con el último checkpoint entrenado. "
+            'Todos los errores tienen la forma {"error": {"code", "type", "message", '
+            '"param"}} y mensajes en español.',
+        },
+        "paths": {
+            "/generate": {
+                "post": _generation_op(
+                    "Generar texto",
+                    "Misma semilla y ajustes, mismo texto (también en streaming). Con stream=true "
+                    "responde text/event-stream: un evento por carácter (StreamChunk) y un "
+                    "evento final 'done' con los mismos totales que la respuesta JSON.",
+                    "GenerateRequest",
+                    "GenerateResponse",
+                    settings,
+                )
+            },
+            "/v1/completions": {
+                "post": _generation_op(
+                    "Completions compatible con OpenAI",
+                    "Subconjunto de la API de OpenAI: prompt, max_tokens, temperature, top_p, "
+                    "seed, stream y n. En streaming acaba con 'data: [DONE]'.",
+                    "CompletionRequest",
+                    "CompletionResponse",
+                    settings,
+                )
+            },
+            "/health": {
+                "get": {
+                    "summary": "Vivo",
+                    "responses": {"200": _json(_ref("HealthResponse"), "El proceso responde.")},
+                }
+            },
+            "/ready": {
+                "get": {
+                    "summary": "Listo (hay un modelo cargado)",
+                    "responses": {
+                        "200": _json(_ref("ReadyResponse"), "Hay un modelo cargado."),
+                        "503": _json(_ref("ErrorResponse"), ERROR_TEXT[503]),
+                    },
+                }
+            },
+            "/info": {
+                "get": {
+                    "summary": "Modelo, vocabulario y límites",
+                    "responses": {"200": _json(_ref("InfoResponse"), "Información del servidor.")},
+                }
+            },
+            "/metrics": {"get": {"summary": "Métricas Prometheus", "responses": {"200": text}}},
+            "/openapi.json": {
+                "get": {
+                    "summary": "Este documento",
+                    "responses": {"200": _json({"type": "object"}, "Documento OpenAPI.")},
+                }
+            },
+            "/docs": {"get": {"summary": "Documentación legible", "responses": {"200": html}}},
+            "/": {"get": {"summary": "Playground", "responses": {"200": html}}},
+        },
+        "components": {"schemas": _schemas(settings, chars)},
+    }
+    if settings.api_key:
+        doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    return doc

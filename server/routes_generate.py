@@ -1,0 +1,162 @@
+"""POST /generate: la API propia, con respuesta JSON o en streaming (SSE)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from server.auth import require_api_key
+from server.errors import APIError
+from server.generation_service import GenerationService, Reservation
+from server.model_store import LoadedModel
+from server.schemas import (
+    DEFAULT_NEW_TOKENS,
+    CharStep,
+    GenerateRequest,
+    GenerateResponse,
+    ModelSummary,
+    Timings,
+    TopProb,
+    Usage,
+)
+from server.sse import event, sse_response
+from server.state import require_model, state
+from server.validation import read_json_object, validate
+from shared.generation import GeneratedChar
+from shared.sampling import SamplingParams
+
+log = logging.getLogger("server")
+bp = Blueprint("generate", __name__)
+
+RANDOM_SEED_LIMIT = 2**31  # semillas aleatorias cortas: más fáciles de copiar y repetir
+
+
+def model_summary(loaded: LoadedModel) -> ModelSummary:
+    ckpt = loaded.checkpoint
+    return ModelSummary(
+        name=loaded.name, type=ckpt.model_type, step=ckpt.step, val_loss=ckpt.val_loss
+    )
+
+
+def check_prompt(prompt: str, loaded: LoadedModel) -> None:
+    """Límite de longitud y caracteres fuera del vocabulario: 422 con la lista exacta."""
+    limit = state().settings.max_prompt_chars
+    if len(prompt) > limit:
+        raise APIError(
+            422,
+            f"el prompt tiene {len(prompt)} caracteres y el máximo es {limit}.",
+            param="prompt",
+        )
+    unknown = loaded.tokenizer.unknown_chars(prompt)
+    if unknown:
+        shown = " ".join(repr(c) for c in unknown[:20])
+        more = f" (y {len(unknown) - 20} más)" if len(unknown) > 20 else ""
+        raise APIError(
+            422,
+            f"el prompt contiene caracteres que el modelo no conoce: {shown}{more}. "
+            "Consulta GET /info para ver el vocabulario.",
+            param="prompt",
+        )
+
+
+def check_new_tokens(value: int, param: str) -> None:
+    cap = state().settings.max_new_tokens
+    if value > cap:
+        raise APIError(
+            422, f"'{param}' debe ser menor o igual que {cap} (el tope del servidor).", param=param
+        )
+
+
+def resolve_seed(seed: int | None) -> int:
+    return secrets.randbelow(RANDOM_SEED_LIMIT) if seed is None else seed
+
+
+def _top(char: GeneratedChar) -> list[TopProb]:
+    return [TopProb(char=c, prob=p) for c, p in char.top]
+
+
+def _final(
+    loaded: LoadedModel, req: GenerateRequest, chars: list[GeneratedChar], seed: int, secs: float
+) -> dict[str, Any]:
+    text = "".join(c.text for c in chars)
+    body = GenerateResponse(
+        text=text,
+        model=model_summary(loaded),
+        usage=Usage(prompt_chars=len(req.prompt), generated_chars=len(chars)),
+        timings=Timings(
+            total_ms=round(secs * 1000, 3),
+            chars_per_second=round(len(chars) / secs, 1) if secs > 0 else 0.0,
+        ),
+        seed=seed,
+        chars=[CharStep(text=c.text, top=_top(c)) for c in chars] if req.top_probs else None,
+    )
+    return body.model_dump(exclude_none=True)
+
+
+@bp.post("/generate")
+def generate() -> Response:
+    st = state()
+    require_api_key(st.settings.api_key)
+    req = validate(GenerateRequest, read_json_object())
+    max_new = req.max_new_tokens or min(DEFAULT_NEW_TOKENS, st.settings.max_new_tokens)
+    check_new_tokens(max_new, "max_new_tokens")
+    loaded = require_model()
+    check_prompt(req.prompt, loaded)
+    seed = resolve_seed(req.seed)
+    params = SamplingParams(
+        max_new_tokens=max_new,
+        temperature=req.temperature,
+        top_k=req.top_k,
+        top_p=req.top_p,
+        seed=seed,
+        top_probs=req.top_probs,
+    )
+    reservation = st.service.reserve()
+    if req.stream:
+        return sse_response(
+            _stream_events(st.service, loaded, req, params, reservation), reservation.release
+        )
+    with reservation:
+        t0 = time.perf_counter()
+        chars = list(st.service.stream(loaded, req.prompt, params))
+        secs = time.perf_counter() - t0
+    return jsonify(_final(loaded, req, chars, seed, secs))
+
+
+def _stream_events(
+    service: GenerationService,
+    loaded: LoadedModel,
+    req: GenerateRequest,
+    params: SamplingParams,
+    reservation: Reservation,
+) -> Iterator[str]:
+    """Un evento por carácter y, al final, ``event: done`` con los mismos totales que el JSON.
+
+    Corre después de que la vista haya devuelto la respuesta (fuera del contexto de Flask): todo
+    lo que necesita le llega como argumento.
+    """
+    chars: list[GeneratedChar] = []
+    t0 = time.perf_counter()
+    try:
+        for i, char in enumerate(service.stream(loaded, req.prompt, params)):
+            chars.append(char)
+            chunk: dict[str, Any] = {"index": i, "text": char.text}
+            if req.top_probs:
+                chunk["top"] = [t.model_dump() for t in _top(char)]
+            yield event(chunk)
+        secs = time.perf_counter() - t0
+        assert params.seed is not None
+        final = _final(loaded, req, chars, params.seed, secs)
+        final.pop("chars", None)  # ya viajaron uno a uno: no se repiten
+        yield event(final, "done")
+    except Exception:
+        # Las cabeceras (200) ya salieron: el error viaja como un evento más.
+        log.exception("fallo generando en streaming")
+        yield event(APIError(500, "fallo interno durante la generación.").to_dict(), "error")
+    finally:
+        reservation.release()

@@ -1,0 +1,101 @@
+"""Rutas que no generan: salud, disponibilidad, información, métricas, docs y playground."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, render_template
+
+from server import metrics
+from server.openapi import build_openapi
+from server.routes_generate import model_summary
+from server.schemas import (
+    MAX_CHOICES,
+    MAX_TEMPERATURE,
+    MAX_TOP_PROBS,
+    HealthResponse,
+    InfoResponse,
+    Limits,
+    ModelDetails,
+    ReadyResponse,
+    Vocabulary,
+)
+from server.state import require_model, state
+
+bp = Blueprint("meta", __name__)
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Vivo: el proceso responde. No depende del modelo (para eso está /ready)."""
+    return jsonify(HealthResponse(status="ok").model_dump())
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    loaded = require_model()  # 503 en español si todavía no hay modelo
+    return jsonify(ReadyResponse(status="ready", model=model_summary(loaded)).model_dump())
+
+
+@bp.get("/info")
+def info() -> Response:
+    st = state()
+    s = st.settings
+    loaded = st.store.current()
+    details = vocab = block_size = None
+    if loaded is not None:
+        ckpt = loaded.checkpoint
+        summary = model_summary(loaded)
+        details = ModelDetails(
+            **summary.model_dump(),
+            run_name=ckpt.run_name,
+            created_at=ckpt.created_at,
+            file=loaded.path.name,
+            loaded_at=loaded.loaded_at,
+            parameters=loaded.parameters,
+            config=ckpt.config.to_dict(),
+        )
+        vocab = Vocabulary(size=loaded.tokenizer.vocab_size, chars=loaded.tokenizer.chars)
+        block_size = loaded.block_size
+    body = InfoResponse(
+        ready=loaded is not None,
+        model=details,
+        vocab=vocab,
+        block_size=block_size,
+        limits=Limits(
+            max_new_tokens=s.max_new_tokens,
+            max_prompt_chars=s.max_prompt_chars,
+            max_body_bytes=s.max_body_bytes,
+            max_concurrent_generations=s.max_concurrent_generations,
+            max_temperature=MAX_TEMPERATURE,
+            max_top_probs=MAX_TOP_PROBS,
+            max_choices=MAX_CHOICES,
+        ),
+        auth_required=bool(s.api_key),
+    )
+    return jsonify(body.model_dump())
+
+
+@bp.get("/metrics")
+def metrics_text() -> Response:
+    return metrics.render()
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    st = state()
+    loaded = st.store.current()
+    chars = loaded.tokenizer.chars if loaded else None
+    return jsonify(build_openapi(st.settings, chars))
+
+
+@bp.get("/docs")
+def docs() -> str:
+    st = state()
+    loaded = st.store.current()
+    doc = build_openapi(st.settings, loaded.tokenizer.chars if loaded else None)
+    return render_template("docs.html", doc=doc)
+
+
+@bp.get("/")
+def playground() -> Response:
+    # Página estática: sin paso de compilación ni CDN; el JS pide /info y /generate.
+    return current_app.send_static_file("playground.html")

@@ -1,0 +1,208 @@
+"""Forma de las peticiones y respuestas JSON (pydantic).
+
+Las mismas clases validan las peticiones y generan los esquemas de /openapi.json, así que la
+documentación no puede desfasarse del código. Los tipos son estrictos: ``"5"`` no vale como
+número ni ``1`` como ``true``; un campo desconocido es un error, no se ignora en silencio.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from shared.sampling import MAX_SEED
+
+MAX_TEMPERATURE = 10.0
+MAX_TOP_K = 1_000_000
+MAX_TOP_PROBS = 10
+MAX_CHOICES = 4
+DEFAULT_NEW_TOKENS = 200  # si la petición no dice cuántos (y el tope lo permite)
+
+
+def _integral_float(value: Any) -> Any:
+    # JSON no distingue 3 de 3.0 (JSON Schema los considera enteros a los dos); 3.5 sigue
+    # siendo un error, y también "3" o true.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integral_float)]
+OptionalInt = Annotated[int | None, BeforeValidator(_integral_float)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class GenerateRequest(StrictModel):
+    """Cuerpo de POST /generate."""
+
+    prompt: str = Field("", description="Texto inicial. Vacío: se parte de un salto de línea.")
+    max_new_tokens: OptionalInt = Field(
+        None, ge=1, description="Caracteres a generar (por defecto 200, o el tope si es menor)."
+    )
+    temperature: float = Field(
+        1.0,
+        ge=0,
+        le=MAX_TEMPERATURE,
+        allow_inf_nan=False,
+        description="0 = siempre el más probable; <1 conservador; >1 creativo.",
+    )
+    top_k: Int = Field(0, ge=0, le=MAX_TOP_K, description="Solo los k más probables (0 = todos).")
+    top_p: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Solo el núcleo con probabilidad acumulada p (1 = todos).",
+    )
+    seed: OptionalInt = Field(
+        None, ge=0, le=MAX_SEED, description="Misma semilla, mismo texto. Vacío: aleatoria."
+    )
+    stream: bool = Field(False, description="true: respuesta text/event-stream (SSE).")
+    top_probs: Int = Field(
+        0,
+        ge=0,
+        le=MAX_TOP_PROBS,
+        description="Cuántas probabilidades del siguiente carácter devolver en cada paso.",
+    )
+
+
+class CompletionRequest(StrictModel):
+    """Cuerpo de POST /v1/completions: el subconjunto compatible con OpenAI."""
+
+    model: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
+    prompt: str = Field("", description="Texto inicial.")
+    max_tokens: Int = Field(16, ge=1, description="Caracteres a generar.")
+    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False)
+    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
+    seed: OptionalInt = Field(None, ge=0, le=MAX_SEED)
+    stream: bool = False
+    n: Int = Field(1, ge=1, le=MAX_CHOICES, description="Cuántas muestras; la i usa seed + i.")
+    user: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
+
+
+# --- respuestas ---------------------------------------------------------------------------
+
+
+class ModelSummary(BaseModel):
+    name: str
+    type: str
+    step: int
+    val_loss: float | None
+
+
+class Usage(BaseModel):
+    prompt_chars: int
+    generated_chars: int
+
+
+class Timings(BaseModel):
+    total_ms: float
+    chars_per_second: float
+
+
+class TopProb(BaseModel):
+    char: str
+    prob: float
+
+
+class CharStep(BaseModel):
+    text: str
+    top: list[TopProb]
+
+
+class GenerateResponse(BaseModel):
+    text: str
+    model: ModelSummary
+    usage: Usage
+    timings: Timings
+    seed: int = Field(description="La semilla usada: repítela para obtener el mismo texto.")
+    chars: list[CharStep] | None = Field(
+        None, description="Solo si top_probs > 0: cada carácter con sus alternativas."
+    )
+
+
+class StreamChunk(BaseModel):
+    """Un evento ``data:`` del streaming de /generate (el final es ``event: done``)."""
+
+    index: int
+    text: str
+    top: list[TopProb] | None = None
+
+
+class ErrorBody(BaseModel):
+    code: int
+    type: str
+    message: str
+    param: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    model: ModelSummary
+
+
+class ModelDetails(ModelSummary):
+    run_name: str
+    created_at: str
+    file: str
+    loaded_at: str
+    parameters: int
+    config: dict[str, int | float | str | bool]
+
+
+class Vocabulary(BaseModel):
+    size: int
+    chars: list[str]
+
+
+class Limits(BaseModel):
+    max_new_tokens: int
+    max_prompt_chars: int
+    max_body_bytes: int
+    max_concurrent_generations: int
+    max_temperature: float
+    max_top_probs: int
+    max_choices: int
+
+
+class InfoResponse(BaseModel):
+    ready: bool
+    model: ModelDetails | None
+    vocab: Vocabulary | None
+    block_size: int | None
+    limits: Limits
+    auth_required: bool
+
+
+class CompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: None = None
+    finish_reason: Literal["length"] | None
+
+
+class CompletionUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CompletionResponse(BaseModel):
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: CompletionUsage | None = None

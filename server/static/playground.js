@@ -1,0 +1,205 @@
+// Playground de llm-desde-cero: sin dependencias ni paso de compilación.
+// Pide /info al cargar, y /generate con stream=true al pulsar «Generar»; el texto llega
+// carácter a carácter como eventos SSE (se leen a mano: EventSource solo sabe hacer GET).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { controller: null, selected: null, info: null };
+
+// Cómo se ve un carácter invisible en las barras de probabilidad.
+function visible(ch) {
+  if (ch === " ") return "␣";
+  if (ch === "\n") return "↵";
+  if (ch === "\t") return "⇥";
+  return ch;
+}
+
+function setStatus(text, kind) {
+  const el = $("status");
+  el.textContent = text;
+  el.dataset.state = kind;
+}
+
+function bindSlider(id, format) {
+  const input = $(id);
+  const out = $(id + "-value");
+  const update = () => { out.textContent = format(Number(input.value)); };
+  input.addEventListener("input", update);
+  update();
+}
+
+async function loadInfo() {
+  const badge = $("model");
+  try {
+    const resp = await fetch("/info");
+    const info = await resp.json();
+    state.info = info;
+    const limits = info.limits;
+    $("max-tokens").max = String(limits.max_new_tokens);
+    if (Number($("max-tokens").value) > limits.max_new_tokens) {
+      $("max-tokens").value = String(limits.max_new_tokens);
+    }
+    $("max-tokens").dispatchEvent(new Event("input"));
+    $("api-key-row").hidden = !info.auth_required;
+    if (info.model) {
+      const m = info.model;
+      const loss = m.val_loss == null ? "—" : m.val_loss.toFixed(3);
+      badge.textContent = `${m.name} · ${m.type} · paso ${m.step} · val_loss ${loss}`;
+      badge.dataset.state = "ready";
+      $("top-k").max = String(info.vocab.size);
+    } else {
+      badge.textContent = "sin modelo: entrena uno con «make train»";
+      badge.dataset.state = "missing";
+    }
+  } catch (err) {
+    badge.textContent = "no se pudo leer /info";
+    badge.dataset.state = "missing";
+  }
+}
+
+function requestBody() {
+  const body = {
+    prompt: $("prompt").value,
+    max_new_tokens: Number($("max-tokens").value),
+    temperature: Number($("temperature").value),
+    top_k: Number($("top-k").value),
+    top_p: Number($("top-p").value),
+    stream: true,
+  };
+  if (!$("random-seed").checked && $("seed").value !== "") body.seed = Number($("seed").value);
+  if ($("show-probs").checked) body.top_probs = 8;
+  return body;
+}
+
+function showProbs(span) {
+  if (state.selected) state.selected.classList.remove("selected");
+  state.selected = span;
+  span.classList.add("selected");
+  const top = JSON.parse(span.dataset.top);
+  const before = span.dataset.context;
+  $("probs-title").textContent = `Candidatos tras «…${before}»`;
+  const bars = $("probs-bars");
+  bars.replaceChildren();
+  for (const { char, prob } of top) {
+    const row = document.createElement("div");
+    row.className = "bar-row" + (char === span.dataset.char ? " chosen" : "");
+    const label = document.createElement("span");
+    label.className = "char";
+    label.textContent = visible(char);
+    const track = document.createElement("div");
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.style.width = `${(prob * 100).toFixed(1)}%`;
+    track.append(bar);
+    const pct = document.createElement("span");
+    pct.className = "pct";
+    pct.textContent = `${(prob * 100).toFixed(1)} %`;
+    row.append(label, track, pct);
+    bars.append(row);
+  }
+  $("probs").hidden = false;
+}
+
+function appendChar(chunk, out, textSoFar) {
+  const span = document.createElement("span");
+  span.className = "gen";
+  span.textContent = chunk.text;
+  if (chunk.top) {
+    span.classList.add("clickable");
+    span.dataset.top = JSON.stringify(chunk.top);
+    span.dataset.char = chunk.text;
+    span.dataset.context = textSoFar.slice(-12).replaceAll("\n", "↵");
+    span.addEventListener("click", () => showProbs(span));
+  }
+  out.append(span);
+  if (chunk.top) showProbs(span);  // durante la generación, siempre el último paso
+}
+
+// Parte el flujo en eventos SSE («event:» opcional + «data:» + línea en blanco).
+function* parseEvents(buffer) {
+  let idx;
+  while ((idx = buffer.text.indexOf("\n\n")) >= 0) {
+    const raw = buffer.text.slice(0, idx);
+    buffer.text = buffer.text.slice(idx + 2);
+    let name = "message";
+    const data = [];
+    for (const line of raw.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (data.length) yield { name, data: JSON.parse(data.join("\n")) };
+  }
+}
+
+async function generate(ev) {
+  ev.preventDefault();
+  const body = requestBody();
+  const out = $("output");
+  out.replaceChildren();
+  $("probs").hidden = true;
+  $("probs-bars").replaceChildren();
+  state.selected = null;
+  const promptSpan = document.createElement("span");
+  promptSpan.className = "prompt";
+  promptSpan.textContent = body.prompt;
+  out.append(promptSpan);
+
+  const headers = { "Content-Type": "application/json" };
+  const key = $("api-key").value.trim();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  state.controller = new AbortController();
+  $("generate").disabled = true;
+  $("stop").disabled = false;
+  setStatus("Generando…", "running");
+  let text = body.prompt;
+  try {
+    const resp = await fetch("/generate", {
+      method: "POST", headers, body: JSON.stringify(body), signal: state.controller.signal,
+    });
+    if (!resp.ok) {
+      const err = await resp.json().catch(() => null);
+      const msg = err && err.error ? err.error.message : `HTTP ${resp.status}`;
+      setStatus(`Error ${resp.status}: ${msg}`, "error");
+      return;
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    const buffer = { text: "" };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer.text += decoder.decode(value, { stream: true });
+      for (const evt of parseEvents(buffer)) {
+        if (evt.name === "done") {
+          const d = evt.data;
+          setStatus(`Listo: ${d.usage.generated_chars} caracteres en ${Math.round(d.timings.total_ms)} ms `
+            + `(${Math.round(d.timings.chars_per_second)} car/s) · semilla ${d.seed}`, "done");
+          $("seed").value = String(d.seed);
+        } else if (evt.name === "error") {
+          setStatus(`Error: ${evt.data.error.message}`, "error");
+        } else {
+          appendChar(evt.data, out, text);
+          text += evt.data.text;
+        }
+      }
+    }
+  } catch (err) {
+    if (err.name === "AbortError") setStatus("Detenido.", "stopped");
+    else setStatus(`Error de red: ${err.message}`, "error");
+  } finally {
+    $("generate").disabled = false;
+    $("stop").disabled = true;
+    state.controller = null;
+  }
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  bindSlider("temperature", (v) => v.toFixed(2));
+  bindSlider("top-k", (v) => (v === 0 ? "todos" : String(v)));
+  bindSlider("top-p", (v) => v.toFixed(2));
+  bindSlider("max-tokens", (v) => String(v));
+  $("random-seed").addEventListener("change", () => { $("seed").disabled = $("random-seed").checked; });
+  $("controls").addEventListener("submit", generate);
+  $("stop").addEventListener("click", () => state.controller && state.controller.abort());
+  loadInfo();
+});

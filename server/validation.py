@@ -1,0 +1,107 @@
+"""Del cuerpo HTTP a un objeto validado, con mensajes en español para cada fallo."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from server.errors import APIError
+from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS
+
+M = TypeVar("M", bound=BaseModel)
+
+# Plantillas por tipo de error de pydantic. {param} es el campo; el resto viene del contexto.
+TEMPLATES: dict[str, str] = {
+    "missing": "falta el campo obligatorio '{param}'.",
+    "extra_forbidden": "campo desconocido '{param}'; los campos válidos son: {fields}.",
+    "int_type": "'{param}' debe ser un número entero.",
+    "int_parsing": "'{param}' debe ser un número entero.",
+    "int_from_float": "'{param}' debe ser un número entero.",
+    "float_type": "'{param}' debe ser un número.",
+    "float_parsing": "'{param}' debe ser un número.",
+    "finite_number": "'{param}' debe ser un número finito.",
+    "string_type": "'{param}' debe ser un texto (string).",
+    "bool_type": "'{param}' debe ser true o false.",
+    "greater_than_equal": "'{param}' debe ser mayor o igual que {ge}.",
+    "greater_than": "'{param}' debe ser mayor que {gt}.",
+    "less_than_equal": "'{param}' debe ser menor o igual que {le}.",
+    "less_than": "'{param}' debe ser menor que {lt}.",
+    "none_required": "'{param}' debe ser null.",
+    "literal_error": "'{param}' debe ser uno de: {expected}.",
+}
+
+# Una pista didáctica por campo: qué significa y qué valores tienen sentido.
+HINTS: dict[str, str] = {
+    "temperature": (
+        f"La temperatura va de 0 (siempre el carácter más probable) a {MAX_TEMPERATURE:g}."
+    ),
+    "top_k": "top_k es cuántos caracteres compiten; 0 = todos.",
+    "top_p": "top_p es la probabilidad acumulada del núcleo, en (0, 1]; 1 = sin filtro.",
+    "seed": "La semilla es un entero entre 0 y 2^63-1, o null para una aleatoria.",
+    "top_probs": f"top_probs es cuántas alternativas mostrar por carácter, de 0 a {MAX_TOP_PROBS}.",
+    "n": f"n es cuántas muestras generar, de 1 a {MAX_CHOICES}.",
+}
+
+
+def read_json_object() -> dict[str, Any]:
+    """Comprueba el tipo de contenido y decodifica el cuerpo como objeto JSON."""
+    if request.mimetype != "application/json":
+        got = request.mimetype or "ninguno"
+        raise APIError(
+            415,
+            f"el cuerpo debe ser JSON: usa la cabecera 'Content-Type: application/json' "
+            f"(recibido: {got}).",
+        )
+    raw = request.get_data(cache=True)  # supera MAX_BODY_BYTES → 413 (lo lanza Werkzeug)
+    if not raw.strip():
+        raise APIError(400, "el cuerpo está vacío: envía un objeto JSON, por ejemplo {}.")
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise APIError(400, "el cuerpo no está codificado en UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise APIError(
+            400,
+            f"el cuerpo no es JSON válido (línea {exc.lineno}, columna {exc.colno}).",
+        ) from None
+    except ValueError as exc:
+        raise APIError(400, str(exc)) from None
+    except RecursionError:
+        raise APIError(400, "el JSON está anidado demasiado profundamente.") from None
+    if not isinstance(data, dict):
+        raise APIError(422, 'el cuerpo debe ser un objeto JSON, por ejemplo {"prompt": "Hola"}.')
+    return data
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"el JSON estándar no admite {name}; usa un número finito.")
+
+
+def validate(model_cls: type[M], data: dict[str, Any]) -> M:
+    """Valida con pydantic y traduce el primer error a un ``APIError`` 422 en español."""
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise APIError(422, *_first_error(exc, model_cls)) from None
+
+
+def _first_error(exc: ValidationError, model_cls: type[BaseModel]) -> tuple[str, str | None]:
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = [str(part) for part in err.get("loc", ())]
+    param = loc[0] if loc else None
+    # 0.0 → 0, 1.0 → 1: los límites se leen mejor sin decimales sobrantes.
+    ctx = {k: f"{v:g}" if isinstance(v, float) else v for k, v in (err.get("ctx") or {}).items()}
+    fields = ", ".join(model_cls.model_fields)
+    template = TEMPLATES.get(err["type"], "'{param}' no es válido.")
+    message = template.format(param=param, fields=fields, **ctx)
+    hint = HINTS.get(param or "")
+    if hint and err["type"] not in ("extra_forbidden", "missing"):
+        message = f"{message} {hint}"
+    if len(errors) > 1:
+        message = f"{message} (y {len(errors) - 1} error(es) más)"
+    return message, param

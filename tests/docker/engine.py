@@ -1,0 +1,168 @@
+"""Ayudantes de las pruebas de Docker: el CLI `docker` real, proyectos de compose aislados y HTTP.
+
+Todo pasa por el CLI `docker` / `docker compose` de verdad, así que las pruebas valen igual con
+Docker y con cualquier motor compatible (aquí, podman detrás del mismo CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Imágenes propias de las pruebas: no pisan las que construye `make docker-build`.
+TRAINER_IMAGE = "llm-desde-cero-trainer:test"
+SERVER_IMAGE = "llm-desde-cero-server:test"
+
+# Variables que compose interpola o que leen los contenedores: las del entorno de quien lanza
+# las pruebas (o su .env) no deben cambiar lo que se prueba, así que se quitan y se fijan aquí.
+SETTINGS = (
+    "DATA", "MAX_STEPS", "DEVICE", "CHECKPOINT_DIR", "N_EMBD", "N_HEAD", "N_LAYER", "BATCH_SIZE",
+    "BLOCK_SIZE", "SEED", "TRAIN_ARGS", "MODEL", "RUN_NAME", "HOST", "PORT", "WEB_CONCURRENCY",
+    "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "TORCH_THREADS", "API_KEY", "MAX_NEW_TOKENS",
+    "MAX_PROMPT_CHARS", "MAX_BODY_BYTES", "MAX_CONCURRENT_GENERATIONS", "RELOAD_INTERVAL",
+    "LOG_LEVEL", "CHECKPOINTS_MOUNT", "APP_UID", "APP_GID", "TRAINER_IMAGE", "TRAINER_CUDA_IMAGE",
+    "SERVER_IMAGE", "GIT_REVISION", "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME",
+)  # fmt: skip
+
+# Un entrenamiento de pocos pasos con un GPT diminuto: checkpoint en la evaluación del paso 20.
+TINY_TRAINING = {
+    "MAX_STEPS": "40",
+    "N_EMBD": "32",
+    "N_HEAD": "2",
+    "N_LAYER": "1",
+    "BLOCK_SIZE": "32",
+    "BATCH_SIZE": "8",
+    "TRAIN_ARGS": "--eval-interval 20 --eval-iters 2",
+}
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    # Una sola petición a la vez por prueba: 1 worker y 1 hilo de torch en una máquina compartida.
+    env.update({"WEB_CONCURRENCY": "1", "TORCH_THREADS": "1", "HOST": "127.0.0.1"})
+    return env
+
+
+def run(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        args,
+        cwd=ROOT,
+        env=env if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"falló ({proc.returncode}): {' '.join(args)}\n{proc.stdout[-4000:]}\n"
+            f"{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(["docker", *args], timeout=timeout, check=check)
+
+
+def free_port() -> int:
+    """Un puerto libre de 127.0.0.1 (el núcleo lo elige; se libera al cerrar el socket)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Project:
+    """Un proyecto de compose con nombre único: sus contenedores, red y volúmenes son solo suyos."""
+
+    files: tuple[str, ...] = ("compose.yaml",)
+    settings: dict[str, str] = field(default_factory=dict)
+    name: str = field(default_factory=lambda: f"llmdc-test-{uuid.uuid4().hex[:8]}")
+    port: int = field(default_factory=free_port)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = clean_env()
+        env.update(
+            {"TRAINER_IMAGE": TRAINER_IMAGE, "SERVER_IMAGE": SERVER_IMAGE, "PORT": str(self.port)}
+        )
+        env.update(self.settings)
+        return env
+
+    def compose(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        files = [arg for f in self.files for arg in ("-f", f)]
+        # --env-file: el .env de quien prueba (si lo hay) no entra en la prueba.
+        base = ["docker", "compose", "--env-file", str(ROOT / ".env.example"), "-p", self.name]
+        return run([*base, *files, *args], env=self.env, timeout=timeout, check=check)
+
+    def down(self) -> None:
+        logs = self.compose("logs", "--no-color", "--tail", "60", check=False)
+        print(f"--- registros de {self.name} ---\n{logs.stdout}{logs.stderr}")
+        self.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def http(
+    method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 30
+) -> tuple[int, Any]:
+    """(código, JSON) de una petición real por loopback; (0, error) si no hay conexión."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, raw.decode(errors="replace")
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        return 0, str(exc)
+
+
+def poll(fn: Any, seconds: float, interval: float = 1.0) -> Any:
+    """Llama a fn() hasta que devuelva algo verdadero o se acabe el tiempo (bucle acotado)."""
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    return last
+
+
+def generate_until_ok(url: str, seconds: float) -> dict[str, Any]:
+    """POST /generate hasta obtener 200 con texto (503 mientras no hay checkpoint)."""
+    attempts: list[tuple[int, Any]] = []
+
+    def attempt() -> dict[str, Any] | None:
+        code, body = http("POST", f"{url}/generate", {"prompt": "Hola", "max_new_tokens": 30})
+        attempts.append((code, body))
+        if code == 200 and isinstance(body, dict) and str(body.get("text", "")).strip():
+            return body
+        return None
+
+    result = poll(attempt, seconds, interval=2.0)
+    assert result, f"/generate no respondió 200 con texto en {seconds} s; último: {attempts[-1:]}"
+    return result

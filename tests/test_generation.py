@@ -1,0 +1,115 @@
+import pytest
+import torch
+
+from shared.config import BigramConfig, GPTConfig
+from shared.errors import ConfigError, TokenizerError
+from shared.generation import generate, stream_generate
+from shared.bigram_model import BigramLanguageModel
+from shared.sampling import SamplingParams, next_char_distribution
+from shared.tokenizer import CharTokenizer
+from shared.transformer_model import GPT
+
+TEXT = "¿Dónde está el pingüino? ¡En la cañada! «Sí», dijo.\n"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return CharTokenizer.from_text(TEXT)
+
+
+@pytest.fixture(scope="module")
+def gpt(tok):
+    torch.manual_seed(3)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_embd=32, n_head=4,
+                          n_layer=2))
+    return model.eval()
+
+
+def test_same_seed_same_text_different_seed_different_text(gpt, tok):
+    p = SamplingParams(max_new_tokens=60, temperature=1.0, seed=42)
+    a = generate(gpt, tok, "¿Dónde", p).text
+    b = generate(gpt, tok, "¿Dónde", p).text
+    c = generate(gpt, tok, "¿Dónde", SamplingParams(max_new_tokens=60, seed=43)).text
+    assert a == b and len(a) == 60
+    assert a != c
+
+
+@pytest.mark.parametrize("params", [
+    dict(temperature=1.0), dict(temperature=0.7, top_k=5), dict(temperature=1.3, top_p=0.8),
+    dict(temperature=0.0),
+])  # fmt: skip
+def test_kv_cache_gives_exactly_the_uncached_tokens(gpt, tok, params):
+    # 25 tokens nuevos dentro del block_size (32) con un prompt de 6.
+    cached = generate(gpt, tok, "¡En la", SamplingParams(max_new_tokens=25, seed=7, **params))
+    plain = generate(
+        gpt, tok, "¡En la", SamplingParams(max_new_tokens=25, seed=7, use_cache=False, **params)
+    )
+    assert cached.token_ids == plain.token_ids
+
+
+def test_stream_equals_generate(gpt, tok):
+    p = SamplingParams(max_new_tokens=40, seed=5, top_k=10)
+    streamed = "".join(c.text for c in stream_generate(gpt, tok, "Sí", p))
+    assert streamed == generate(gpt, tok, "Sí", p).text
+
+
+def test_greedy_is_deterministic_without_seed(gpt, tok):
+    a = generate(gpt, tok, "el", SamplingParams(max_new_tokens=30, temperature=0)).text
+    b = generate(gpt, tok, "el", SamplingParams(max_new_tokens=30, temperature=0)).text
+    assert a == b
+
+
+def test_top_k_one_equals_greedy(gpt, tok):
+    greedy = generate(gpt, tok, "el", SamplingParams(max_new_tokens=30, temperature=0)).text
+    top1 = generate(gpt, tok, "el", SamplingParams(max_new_tokens=30, top_k=1, seed=9)).text
+    assert greedy == top1
+
+
+def test_top_k_and_top_p_filter_the_distribution():
+    logits = torch.tensor([4.0, 3.0, 2.0, 1.0, 0.0])
+    probs = next_char_distribution(logits, SamplingParams(top_k=2))
+    assert (probs[2:] == 0).all() and probs[:2].sum().item() == pytest.approx(1.0)
+    full = torch.softmax(logits, 0)
+    probs = next_char_distribution(logits, SamplingParams(top_p=0.9))
+    kept = (probs > 0).sum().item()
+    assert full[: kept - 1].sum() < 0.9 <= full[:kept].sum() + 1e-6
+    cold = next_char_distribution(logits, SamplingParams(temperature=0.5))
+    assert cold[0] > full[0]  # temperatura baja: más peso al favorito
+
+
+def test_top_probabilities_are_reported(gpt, tok):
+    chars = list(stream_generate(gpt, tok, "el", SamplingParams(max_new_tokens=5, seed=1,
+                                                                top_probs=3)))
+    for c in chars:
+        assert len(c.top) == 3
+        probs = [p for _, p in c.top]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-6
+        assert all(ch in tok.stoi for ch, _ in c.top)
+
+
+def test_long_prompt_is_cropped_to_block_size(gpt, tok):
+    long_prompt = (TEXT * 5)[:150]  # mucho más que block_size=32
+    out = generate(gpt, tok, long_prompt, SamplingParams(max_new_tokens=10, seed=1))
+    cropped = generate(gpt, tok, long_prompt[-32:], SamplingParams(max_new_tokens=10, seed=1))
+    assert out.text == cropped.text
+
+
+def test_empty_prompt_starts_from_newline(gpt, tok):
+    a = generate(gpt, tok, "", SamplingParams(max_new_tokens=10, seed=4)).text
+    b = generate(gpt, tok, "\n", SamplingParams(max_new_tokens=10, seed=4)).text
+    assert a == b
+
+
+def test_bigram_uses_the_same_sampler(tok):
+    model = BigramLanguageModel(BigramConfig(vocab_size=tok.vocab_size))
+    out = generate(model, tok, "¿", SamplingParams(max_new_tokens=20, seed=3))
+    assert len(out.text) == 20 and set(out.text) <= set(tok.chars)
+
+
+def test_unknown_prompt_characters_and_bad_params_fail_clearly(gpt, tok):
+    with pytest.raises(TokenizerError, match="'€'"):
+        generate(gpt, tok, "hola €", SamplingParams(max_new_tokens=5))
+    for bad in (dict(temperature=-1), dict(top_p=0), dict(top_p=1.5), dict(top_k=-2),
+                dict(seed=-1), dict(max_new_tokens=-5)):
+        with pytest.raises(ConfigError):
+            generate(gpt, tok, "el", SamplingParams(**bad))

@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from shared.bigram_model import BigramLanguageModel
+from shared.config import BigramConfig, GPTConfig
+from shared.errors import ConfigError
+from shared.tokenizer import CharTokenizer
+from shared.transformer_model import GPT
+from tests.conftest import tiny_text
+
+
+def small_gpt(attention: str = "sdpa", **kw) -> GPT:
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=20, block_size=16, n_embd=32, n_head=4, n_layer=2, attention=attention)
+    cfg.update(kw)
+    return GPT(GPTConfig(**cfg))
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_causal_mask_future_never_changes_past(attention):
+    model = small_gpt(attention).eval()
+    x = torch.randint(0, 20, (2, 16), generator=torch.Generator().manual_seed(1))
+    base, _ = model(x)
+    for pos in (5, 10, 15):
+        y = x.clone()
+        y[:, pos] = (y[:, pos] + 7) % 20  # cambiamos un carácter posterior
+        changed, _ = model(y)
+        torch.testing.assert_close(changed[:, :pos], base[:, :pos], rtol=0, atol=1e-6)
+        assert not torch.allclose(changed[:, pos:], base[:, pos:])
+
+
+def test_manual_attention_equals_sdpa():
+    fast = small_gpt("sdpa").eval()
+    slow = small_gpt("manual").eval()
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randint(0, 20, (3, 16), generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(fast(x)[0], slow(x)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_residual_projections_have_scaled_init():
+    model = small_gpt(n_layer=4)
+    std = model.blocks[0].attn.proj.weight.std().item()
+    assert std < 0.02 / (2 * 4) ** 0.5 * 1.3
+    assert model.lm_head.weight is model.tok_emb.weight  # pesos compartidos
+
+
+def test_weight_decay_only_on_matrices():
+    model = small_gpt()
+    opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and all(p.dim() >= 2 for p in decay["params"])
+    assert no_decay["weight_decay"] == 0.0 and all(p.dim() < 2 for p in no_decay["params"])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(n_embd=30, n_head=4), dict(n_layer=0), dict(block_size=-1), dict(dropout=1.5)],
+)
+def test_invalid_gpt_configs_raise_clear_errors(kwargs):
+    cfg = dict(vocab_size=10, block_size=8, n_embd=32, n_head=4, n_layer=1)
+    cfg.update(kwargs)
+    with pytest.raises(ConfigError):
+        GPT(GPTConfig(**cfg))
+
+
+def _train(model, ids, steps, lr, block=16):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(steps):
+        ix = torch.randint(len(ids) - block - 1, (16,), generator=gen)
+        x = torch.stack([ids[i : i + block] for i in ix])
+        y = torch.stack([ids[i + 1 : i + block + 1] for i in ix])
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("kind", ["bigram", "gpt"])
+def test_both_models_learn_a_tiny_text(kind):
+    text = tiny_text(10)
+    tok = CharTokenizer.from_text(text)
+    ids = torch.tensor(tok.encode(text))
+    torch.manual_seed(0)
+    if kind == "bigram":
+        model = BigramLanguageModel(BigramConfig(vocab_size=tok.vocab_size, block_size=16))
+        losses = _train(model, ids, 150, 0.1)
+    else:
+        model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_embd=32, n_head=2,
+                              n_layer=1))
+        losses = _train(model, ids, 150, 3e-3)
+    uniform = torch.log(torch.tensor(float(tok.vocab_size))).item()
+    assert abs(losses[0] - uniform) < 0.3  # empieza cerca del azar
+    assert sum(losses[-10:]) / 10 < 0.6 * uniform  # y aprende
