@@ -30,6 +30,7 @@ TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 
 .PHONY: help install train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
+.PHONY: serve test-browser bench
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -38,6 +39,8 @@ help: ## Muestra esta ayuda
 	@echo
 	@echo "Ajustes (en la línea o en .env): DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD N_HEAD"
 	@echo "  N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT MAX_NEW_TOKENS TEMPERATURE TOP_K"
+	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
+	@echo "  la lista completa: $(PY) -m server --help"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: hace falta $(PYTHON) (Python 3.11)"; exit 1; }
@@ -62,8 +65,18 @@ generate: $(VENV)/.installed ## Genera texto con el último checkpoint (PROMPT="
 evaluate: $(VENV)/.installed ## Pérdida del último checkpoint en su split de validación
 	$(PY) -m trainer.evaluate --ckpt "$(CHECKPOINT_DIR)"
 
-test: $(VENV)/.installed ## Ejecuta las pruebas (pytest)
-	$(PY) -m pytest -q
+serve: $(VENV)/.installed ## Sirve el último checkpoint con gunicorn: API, playground y /docs
+	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server
+
+test: $(VENV)/.installed ## Ejecuta las pruebas (pytest), salvo las de navegador y Docker
+	$(PY) -m pytest -q -m "not browser and not docker"
+
+test-browser: $(VENV)/.installed ## Prueba el playground en Chromium sin ventana (lo instala si falta)
+	bash tests/install_system_deps.sh
+	$(PY) -m pytest -q -m browser tests/server
+
+bench: $(VENV)/.installed ## Mide entrenamiento, generación, servidor y carga (BENCH_ARGS="--quick")
+	$(PY) -m trainer.bench $(BENCH_ARGS)
 
 lint: $(VENV)/.installed ## Comprueba estilo y formato con ruff
 	$(PY) -m ruff check .

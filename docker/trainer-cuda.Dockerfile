@@ -19,6 +19,9 @@ FROM ${CUDA_IMAGE} AS build
 
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130
 ARG PIP_VERSION=25.3
+# torch 2.13 pide setuptools>=77 y el que trae el venv de Python 3.11 es anterior: se fija uno
+# de PyPI para que pip no lo busque en el índice de PyTorch.
+ARG SETUPTOOLS_VERSION=80.9.0
 # Opciones extra de `python -m venv`. Vacío en un host normal. Las pruebas de este repositorio
 # construyen la imagen sobre una base sustituta sin CUDA que ya trae torch en su Python del
 # sistema y usan --system-site-packages para que pip lo dé por instalado.
@@ -36,7 +39,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 RUN /usr/bin/python3.11 -m venv ${VENV_ARGS} /opt/venv \
-    && /opt/venv/bin/python -m pip install "pip==${PIP_VERSION}"
+    && /opt/venv/bin/python -m pip install "pip==${PIP_VERSION}" \
+        "setuptools==${SETUPTOOLS_VERSION}"
 ENV PATH=/opt/venv/bin:${PATH}
 
 COPY pyproject.toml docker/requirements.py /tmp/deps/

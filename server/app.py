@@ -8,6 +8,7 @@ bifurque).
 from __future__ import annotations
 
 import logging
+import sys
 
 import torch
 from flask import Flask
@@ -22,8 +23,11 @@ from server.routes_meta import bp as meta_bp
 from server.settings import Settings, load_env_file
 from server.state import EXTENSION_KEY, ServerState
 from shared.device import resolve_device
+from shared.errors import DeviceError
 
 log = logging.getLogger("server")
+
+WORKER_BOOT_ERROR = 3  # gunicorn para el servidor entero si un worker sale con este código
 
 
 def _configure_logging(level: str) -> None:
@@ -57,9 +61,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # "año", no "a\u00f1o"
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    try:
+        device = resolve_device(settings.device)
+    except DeviceError as exc:
+        log.critical("error de configuración (DEVICE): %s", exc)
+        sys.exit(WORKER_BOOT_ERROR)
     store = ModelStore(
         settings.checkpoint_dir,
-        resolve_device(settings.device),
+        device,
         settings.reload_interval,
         on_loaded=metrics.model_loaded,
         on_failed=metrics.model_failed,

@@ -154,11 +154,13 @@ class ModelStore:
             if self._on_failed:
                 self._on_failed(path)
             keeps = (
-                f"se sigue sirviendo '{previous.path.name}' (paso {previous.checkpoint.step})"
+                f"Se sigue sirviendo '{previous.path.name}' (paso {previous.checkpoint.step})"
                 if previous
-                else "todavía no hay modelo que servir"
+                else "Todavía no hay modelo que servir"
             )
-            log.error("no se pudo cargar el checkpoint '%s': %s; %s.", path, exc, keeps)
+            # Los errores del proyecto ya nombran el fichero; los demás, se lo añadimos.
+            reason = str(exc) if str(path) in str(exc) else f"'{path}': {exc}"
+            log.error("checkpoint descartado: %s %s.", reason.rstrip(".") + ".", keeps)
             return False
         with self._lock:
             self._current = loaded

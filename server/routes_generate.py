@@ -95,7 +95,12 @@ def _final(
         seed=seed,
         chars=[CharStep(text=c.text, top=_top(c)) for c in chars] if req.top_probs else None,
     )
-    return body.model_dump(exclude_none=True)
+    data = body.model_dump()
+    if (
+        data["chars"] is None
+    ):  # sin top_probs no hay detalle por carácter (val_loss sí puede ser null)
+        del data["chars"]
+    return data
 
 
 @bp.post("/generate")

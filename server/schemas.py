@@ -75,11 +75,15 @@ class CompletionRequest(StrictModel):
 
     model: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
     prompt: str = Field("", description="Texto inicial.")
-    max_tokens: Int = Field(16, ge=1, description="Caracteres a generar.")
-    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False)
-    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
-    seed: OptionalInt = Field(None, ge=0, le=MAX_SEED)
-    stream: bool = False
+    max_tokens: Int = Field(16, ge=1, description="Caracteres a generar (16, como OpenAI).")
+    temperature: float = Field(
+        1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="Como en /generate."
+    )
+    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="Como en /generate.")
+    seed: OptionalInt = Field(
+        None, ge=0, le=MAX_SEED, description="Misma semilla, mismo texto. Vacío: aleatoria."
+    )
+    stream: bool = Field(False, description="true: trozos SSE y al final 'data: [DONE]'.")
     n: Int = Field(1, ge=1, le=MAX_CHOICES, description="Cuántas muestras; la i usa seed + i.")
     user: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
 

@@ -11,8 +11,9 @@ PORT                        8000           Puerto TCP (0 = cualquier puerto libr
 CHECKPOINT_DIR              checkpoints    Directorio del que se sirve el último checkpoint
                                            (``*.pt``). Solo se lee: puede montarse de solo
                                            lectura.
-WEB_CONCURRENCY             núcleos/hilos  Procesos worker de gunicorn; cada uno carga su copia
-                            de torch       del modelo.
+WEB_CONCURRENCY             núcleos /      Procesos worker de gunicorn; cada uno carga su copia
+                            TORCH_THREADS  de PyTorch y del modelo (unos 350 MB), así que por
+                            (máx. 4)       defecto no pasa de 4.
 GUNICORN_THREADS            4              Hilos por worker (peticiones atendidas a la vez). Debe
                                            superar a MAX_CONCURRENT_GENERATIONS para que /health
                                            y los 429 respondan aunque se esté generando.

@@ -15,6 +15,16 @@ from shared.config import GPTConfig
 from shared.kv_cache import KVCache
 
 
+def _explicit_is_faster(x: torch.Tensor) -> bool:
+    """Entrenando en CPU con autocast bf16, la cuenta explícita gana al núcleo fusionado.
+
+    El backward del núcleo "flash" de PyTorch para CPU no aprovecha las matmuls bf16 (AMX): medido
+    en docs/BENCHMARKS.md, la versión explícita hace el paso entero un 15-40 % más rápido. Las
+    dos calculan lo mismo (lo comprueban las pruebas); en float32 y al generar, sdpa es mejor.
+    """
+    return x.device.type == "cpu" and torch.is_grad_enabled() and torch.is_autocast_enabled("cpu")
+
+
 class CausalSelfAttention(nn.Module):
     """Cada posición mira a las anteriores (y a sí misma), nunca a las futuras."""
 
@@ -47,7 +57,7 @@ class CausalSelfAttention(nn.Module):
             k, v = kv_cache.append(self.layer_idx, k, v)
         # Filas: las t consultas nuevas (posiciones offset..offset+t-1); columnas: todas las claves.
         mask = self.mask[offset : offset + t, : offset + t]
-        if self.use_sdpa:
+        if self.use_sdpa and not _explicit_is_faster(x):
             y = self._attention_sdpa(q, k, v, mask, offset)
         else:
             y = self._attention_manual(q, k, v, mask)
@@ -79,8 +89,11 @@ class CausalSelfAttention(nn.Module):
         if offset == 0:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         if q.size(2) == 1:
-            # Un solo carácter nuevo puede ver toda la caché: no hace falta máscara.
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            # Un solo carácter nuevo puede ver toda la caché: no hace falta máscara. Con una sola
+            # consulta, la cuenta directa (dos productos y un softmax) es varias veces más rápida
+            # que el núcleo fusionado, pensado para secuencias largas (ver docs/BENCHMARKS.md).
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+            return self.attn_dropout(F.softmax(att, dim=-1)) @ v
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
@@ -202,9 +215,10 @@ class GPT(nn.Module):
             {"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(
-            groups, lr=learning_rate, betas=betas, fused=device_type == "cuda" or None
-        )
+        # fused: un solo núcleo actualiza todos los parámetros (en CPU, ~10× menos tiempo de
+        # optimizador que el bucle tensor a tensor; el resultado es el mismo algoritmo).
+        fused = device_type in ("cpu", "cuda") or None
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
 
     def flops_per_token(self) -> float:
         """FLOPs de entrenamiento por token (hacia delante + atrás), estimación de PaLM."""

@@ -5,7 +5,12 @@ import torch
 
 import shared.checkpoint as ckpt_mod
 from shared.checkpoint import (
-    FORMAT_NAME, Checkpoint, latest_checkpoint, load_checkpoint, load_model, save_checkpoint,
+    FORMAT_NAME,
+    Checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
 )  # fmt: skip
 from shared.config import GPTConfig
 from shared.errors import CheckpointError

@@ -30,8 +30,18 @@ def test_generate_cli_is_reproducible_and_keeps_the_prompt(tiny_checkpoint):
 
 
 def test_generate_cli_num_samples_and_directory_ckpt(tiny_checkpoint):
-    proc = run_module("trainer.generate", "--ckpt", str(tiny_checkpoint.parent),
-                      "--max-new-tokens", "20", "--num-samples", "2", "--seed", "1", check=True)
+    proc = run_module(
+        "trainer.generate",
+        "--ckpt",
+        str(tiny_checkpoint.parent),
+        "--max-new-tokens",
+        "20",
+        "--num-samples",
+        "2",
+        "--seed",
+        "1",
+        check=True,
+    )
     assert proc.stdout.count("--- muestra") == 2
 
 
@@ -40,8 +50,17 @@ def test_evaluate_cli_json(tiny_checkpoint):
     out = json.loads(proc.stdout)
     assert out["chars"] > 0 and out["loss"] > 0
     assert out["bits_per_char"] == pytest.approx(out["loss"] / 0.6931471805599453)
-    whole = json.loads(run_module("trainer.evaluate", "--ckpt", str(tiny_checkpoint), "--split",
-                                  "all", "--json", check=True).stdout)
+    whole = json.loads(
+        run_module(
+            "trainer.evaluate",
+            "--ckpt",
+            str(tiny_checkpoint),
+            "--split",
+            "all",
+            "--json",
+            check=True,
+        ).stdout
+    )
     assert whole["chars"] > 5 * out["chars"]
 
 
@@ -123,8 +142,9 @@ def test_sigterm_saves_a_checkpoint_exits_zero_and_resume_finishes(tiny_data, tm
     cmd = [sys.executable, "-m", "trainer", *TINY_GPT_ARGS, "--data", str(tiny_data),
            "--max-steps", "100000", "--eval-interval", "1000", "--checkpoint-dir", str(tmp_path),
            "--run-name", "sig"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert "Entrenando" in proc.stdout.readline()
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
@@ -135,8 +155,16 @@ def test_sigterm_saves_a_checkpoint_exits_zero_and_resume_finishes(tiny_data, tm
     assert 0 < step < 100000
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # sin temporales
     # Reanudar el último checkpoint del directorio hasta un final cercano.
-    resumed = run_module("trainer", "--resume", "--checkpoint-dir", str(tmp_path),
-                         "--max-steps", str(step + 30), "--no-progress", check=True)
+    resumed = run_module(
+        "trainer",
+        "--resume",
+        "--checkpoint-dir",
+        str(tmp_path),
+        "--max-steps",
+        str(step + 30),
+        "--no-progress",
+        check=True,
+    )
     assert f"Reanudando desde el paso {step}" in resumed.stdout
     assert load_checkpoint(tmp_path / "sig.pt").step == step + 30
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
+from shared.bigram_model import BigramLanguageModel
 from shared.config import BigramConfig, GPTConfig
 from shared.errors import ConfigError, TokenizerError
 from shared.generation import generate, stream_generate
-from shared.bigram_model import BigramLanguageModel
 from shared.sampling import SamplingParams, next_char_distribution
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
@@ -20,8 +20,7 @@ def tok():
 @pytest.fixture(scope="module")
 def gpt(tok):
     torch.manual_seed(3)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_embd=32, n_head=4,
-                          n_layer=2))
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_embd=32, n_head=4, n_layer=2))
     return model.eval()
 
 
@@ -78,8 +77,9 @@ def test_top_k_and_top_p_filter_the_distribution():
 
 
 def test_top_probabilities_are_reported(gpt, tok):
-    chars = list(stream_generate(gpt, tok, "el", SamplingParams(max_new_tokens=5, seed=1,
-                                                                top_probs=3)))
+    chars = list(
+        stream_generate(gpt, tok, "el", SamplingParams(max_new_tokens=5, seed=1, top_probs=3))
+    )
     for c in chars:
         assert len(c.top) == 3
         probs = [p for _, p in c.top]
@@ -109,7 +109,13 @@ def test_bigram_uses_the_same_sampler(tok):
 def test_unknown_prompt_characters_and_bad_params_fail_clearly(gpt, tok):
     with pytest.raises(TokenizerError, match="'€'"):
         generate(gpt, tok, "hola €", SamplingParams(max_new_tokens=5))
-    for bad in (dict(temperature=-1), dict(top_p=0), dict(top_p=1.5), dict(top_k=-2),
-                dict(seed=-1), dict(max_new_tokens=-5)):
+    for bad in (
+        dict(temperature=-1),
+        dict(top_p=0),
+        dict(top_p=1.5),
+        dict(top_k=-2),
+        dict(seed=-1),
+        dict(max_new_tokens=-5),
+    ):
         with pytest.raises(ConfigError):
             generate(gpt, tok, "el", SamplingParams(**bad))

@@ -89,8 +89,9 @@ def test_both_models_learn_a_tiny_text(kind):
         model = BigramLanguageModel(BigramConfig(vocab_size=tok.vocab_size, block_size=16))
         losses = _train(model, ids, 150, 0.1)
     else:
-        model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_embd=32, n_head=2,
-                              n_layer=1))
+        model = GPT(
+            GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_embd=32, n_head=2, n_layer=1)
+        )
         losses = _train(model, ids, 150, 3e-3)
     uniform = torch.log(torch.tensor(float(tok.vocab_size))).item()
     assert abs(losses[0] - uniform) < 0.3  # empieza cerca del azar

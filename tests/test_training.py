@@ -1,17 +1,17 @@
 """El bucle de entrenamiento: reanudación exacta y la cota de calidad del bigrama."""
 
-import math
 import json
+import math
 
 import torch
 
 from shared.checkpoint import load_checkpoint
+from shared.tokenizer import CharTokenizer
 from tests.conftest import ROOT, run_module
 from trainer.data import read_text, split_ids
 from trainer.loop import Trainer
 from trainer.resume import load_resume_state
 from trainer.settings import TrainSettings
-from shared.tokenizer import CharTokenizer
 
 
 def tiny_settings(data, ckdir, run_name, **kw) -> TrainSettings:
@@ -56,8 +56,9 @@ def test_metrics_jsonl_is_written_beside_the_checkpoint(tiny_data, tmp_path):
     lines = (tmp_path / "m.metrics.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["step"] for r in records if "val_loss" in r] == [20, 40]
-    assert records[-1]["final"] and math.isclose(records[-1]["val_loss_exact"],
-                                                 result.val_loss, abs_tol=1e-4)
+    assert records[-1]["final"] and math.isclose(
+        records[-1]["val_loss_exact"], result.val_loss, abs_tol=1e-4
+    )
 
 
 def count_bigram_floor(text: str) -> float:
@@ -68,8 +69,9 @@ def count_bigram_floor(text: str) -> float:
     train, val = split_ids(ids)
     v = tok.vocab_size
     counts = torch.zeros(v, v, dtype=torch.float64)
-    counts.index_put_((train[:-1], train[1:]), torch.ones(len(train) - 1, dtype=torch.float64),
-                      accumulate=True)
+    counts.index_put_(
+        (train[:-1], train[1:]), torch.ones(len(train) - 1, dtype=torch.float64), accumulate=True
+    )
     best = math.inf
     for alpha in (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0):
         probs = (counts + alpha) / (counts + alpha).sum(1, keepdim=True)
@@ -86,8 +88,9 @@ def test_seed_bigram_command_reaches_the_count_based_floor(tmp_path):
         "--checkpoint-dir", str(tmp_path), "--run-name", "bigram", "--no-progress",
         check=True, timeout=600,
     )  # fmt: skip
-    proc = run_module("trainer.evaluate", "--ckpt", str(tmp_path / "bigram.pt"), "--json",
-                      check=True)
+    proc = run_module(
+        "trainer.evaluate", "--ckpt", str(tmp_path / "bigram.pt"), "--json", check=True
+    )
     loss = json.loads(proc.stdout)["loss"]
     assert floor <= loss + 1e-3, "una bigrama aprendida no puede batir a la óptima por conteo"
     assert loss - floor < 0.02, f"bigrama {loss:.4f} frente a la cota {floor:.4f}"

@@ -12,13 +12,22 @@ from types import FrameType
 
 from shared import config as defaults
 from shared.errors import ConfigError
+from trainer.distributed import env_world_size, is_main_process, rescale_grad_accum
 from trainer.errors import OutputDirError, run_cli
 from trainer.loop import Trainer, TrainResult
-from trainer.resume import find_resume_checkpoint, load_resume_state
+from trainer.resume import ResumeState, find_resume_checkpoint, load_resume_state
 from trainer.settings import TrainSettings
 
 # Ajustes que, al reanudar, se pueden cambiar desde la línea de comandos.
-RESUME_OVERRIDABLE = ("max_steps", "device", "data", "checkpoint_dir", "eval_interval", "dtype")
+RESUME_OVERRIDABLE = (
+    "max_steps",
+    "device",
+    "data",
+    "checkpoint_dir",
+    "eval_interval",
+    "dtype",
+    "grad_accum",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype",
         choices=("auto", "float32", "bfloat16"),
         default=S,
-        help="precisión del cálculo (por defecto: float32)",
+        help="precisión del cálculo; auto = bfloat16 si la CPU (AMX/AVX512-BF16) o la GPU "
+        "lo multiplican en hardware, si no float32 (por defecto: float32)",
     )
     p.add_argument(
         "--compile",
@@ -164,9 +174,36 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         )
     merged = {**stored, **{k: v for k, v in given.items() if k in RESUME_OVERRIDABLE}}
     merged["resume"] = str(path)
+    if "grad_accum" not in given:
+        merged["grad_accum"] = keep_effective_batch(state, int(merged.get("grad_accum", 1)))
     settings = TrainSettings.from_dict(merged)
     settings._resume_state = state  # type: ignore[attr-defined]
     return settings
+
+
+def keep_effective_batch(state: ResumeState, grad_accum: int) -> int:
+    """Al reanudar con otro número de procesos, ajusta grad_accum para mantener el lote efectivo."""
+    stored_world = int(state.checkpoint.train_state.get("world_size", 1))
+    world = env_world_size()
+    if world == stored_world:
+        return grad_accum
+    new = rescale_grad_accum(grad_accum, stored_world, world)
+    if new is None:
+        if is_main_process():
+            print(
+                f"aviso: el checkpoint se entrenó con {stored_world} procesos y ahora hay {world}; "
+                f"ningún --grad-accum entero mantiene el lote efectivo, que pasa de "
+                f"{stored_world * grad_accum} a {world * grad_accum} microlotes por paso.",
+                file=sys.stderr,
+            )
+        return grad_accum
+    if is_main_process():
+        print(
+            f"{stored_world} → {world} procesos: --grad-accum {grad_accum} → {new} para mantener "
+            f"el lote efectivo ({stored_world * grad_accum} microlotes por paso).",
+            file=sys.stderr,
+        )
+    return new
 
 
 def check_writable(directory: str) -> None:
@@ -193,11 +230,12 @@ class StopRequest:
         if self.requested:  # segundo Ctrl-C: salir ya
             raise KeyboardInterrupt
         self.requested = True
-        print(
-            f"\nseñal {signal.Signals(signum).name} recibida: guardando checkpoint…",
-            file=sys.stderr,
-            flush=True,
-        )
+        if is_main_process():  # con torchrun la señal llega a todos los procesos: avisa uno
+            print(
+                f"\nseñal {signal.Signals(signum).name} recibida: guardando checkpoint…",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self)
@@ -225,8 +263,6 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
     settings.validate()
-    if settings.dtype == "auto":
-        settings.dtype = "float32"
     check_writable(settings.checkpoint_dir)
     stop = StopRequest()
     stop.install()
@@ -240,7 +276,8 @@ def _main(argv: list[str] | None) -> int:
         result = trainer.run()
     except FloatingPointError as exc:
         raise ConfigError(f"{exc} Prueba con un --lr menor.") from exc
-    print_summary(result)
+    if is_main_process():
+        print_summary(result)
     return 0
 
 

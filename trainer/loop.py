@@ -1,4 +1,7 @@
-"""El bucle de entrenamiento: lotes → pérdida → gradientes → AdamW, con evaluación y checkpoints."""
+"""El bucle de entrenamiento: lotes → pérdida → gradientes → AdamW, con evaluación y checkpoints.
+
+Funciona igual con un proceso que con varios bajo torchrun (ver ``trainer/distributed.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,21 +11,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.device import resolve_device
 from shared.models import build_model, count_params
+from trainer import distributed
 from trainer.data import TextDataset, get_batch
 from trainer.evaluation import estimate_loss, evaluate_ids
 from trainer.metrics import MetricsLog
+from trainer.precision import autocast_context, check_compiler, describe_dtype, resolve_dtype
 from trainer.resume import ResumeState, restore_rng, rng_state
 from trainer.schedule import default_warmup, lr_at
 from trainer.settings import TrainSettings
 
 BETAS = (0.9, 0.99)  # beta2 algo menor que 0.999: más estable con lotes pequeños
+
+__all__ = ["Trainer", "TrainResult", "autocast_context"]
 
 
 @dataclass
@@ -34,12 +43,6 @@ class TrainResult:
     seconds: float
     tokens_per_second: float
     interrupted: bool
-
-
-def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    if dtype == "bfloat16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 class Trainer:
@@ -57,9 +60,19 @@ class Trainer:
         self.log = log
         self.progress = progress
         self.device = resolve_device(settings.device)
+        self.dist = distributed.DistContext()
 
     def _setup(self) -> None:
         s = self.s
+        self.dist, self.device = distributed.setup(s.device)
+        if not self.dist.is_main:
+            self.log = lambda message: None
+            self.progress = False
+        # El nombre por defecto lleva la hora: todos los ranks usan el del rank 0.
+        s.run_name = str(distributed.broadcast_object(self.dist, s.run_name))
+        self.dtype = resolve_dtype(s.dtype, self.device)
+        if s.compile:
+            check_compiler()
         torch.manual_seed(s.seed)
         tokenizer = self.resume.checkpoint.tokenizer if self.resume else None
         self.data = TextDataset.from_file(s.data, s.block_size, tokenizer)
@@ -72,7 +85,10 @@ class Trainer:
         self.optimizer = self.model.configure_optimizers(
             s.decay, s.learning_rate, BETAS, self.device.type
         )
-        self.batch_gen = torch.Generator().manual_seed(s.seed)
+        # Cada rank saca lotes distintos; el rank 0, los mismos que un solo proceso.
+        self.batch_gen = torch.Generator().manual_seed(
+            distributed.batch_seed(s.seed, self.dist.rank)
+        )
         self.start_step = 0
         self.last_val: float | None = None
         self.last_train: float | None = None
@@ -81,15 +97,42 @@ class Trainer:
             self.start_step = self.resume.checkpoint.step
             self.last_val = self.resume.checkpoint.val_loss
             self.last_train = self.resume.checkpoint.train_loss
-            restore_rng(self.resume.rng, self.batch_gen)
-        self.forward_model: Callable = self.model
+            self._restore_rng(self.resume.rng)
+        elif self.dist.rank > 0:
+            # Dropout distinto en cada rank (los pesos iniciales ya son iguales: mismo seed).
+            torch.manual_seed(distributed.batch_seed(s.seed, self.dist.rank))
+        self.train_model: torch.nn.Module = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.forward_model: Callable = self.train_model
         if s.compile:
-            self.forward_model = torch.compile(self.model)
+            self.forward_model = torch.compile(self.train_model)
         self.warmup = s.warmup_steps if s.warmup_steps is not None else default_warmup(s.max_steps)
         self.ckpt_path = Path(s.checkpoint_dir) / f"{s.run_name}.pt"
-        self.metrics = MetricsLog(Path(s.checkpoint_dir) / f"{s.run_name}.metrics.jsonl")
+        self.metrics = MetricsLog(
+            Path(s.checkpoint_dir) / f"{s.run_name}.metrics.jsonl", enabled=self.dist.is_main
+        )
+
+    def _restore_rng(self, state: dict[str, Any]) -> None:
+        """Cada rank recupera sus generadores (lotes y dropout) tal como estaban al guardar."""
+        per_rank = state.get("per_rank") or [state]
+        if self.dist.rank < len(per_rank):
+            restore_rng(per_rank[self.dist.rank], self.batch_gen)
+            return
+        # Más procesos que al guardar: este rank empieza secuencias nuevas, distintas de las demás.
+        seed = distributed.batch_seed(self.s.seed + self.start_step, self.dist.rank)
+        self.batch_gen.manual_seed(seed)
+        torch.manual_seed(seed)
 
     def _save(self, step: int) -> Path:
+        """Todos los ranks llaman aquí (para juntar sus generadores); solo el 0 escribe."""
+        rng = rng_state(self.batch_gen)
+        per_rank = distributed.gather_objects(self.dist, rng)
+        if not self.dist.is_main:
+            return self.ckpt_path
+        if self.dist.enabled:
+            rng = {**rng, "per_rank": per_rank}  # "torch" y "batches" del rank 0, como siempre
         ckpt = Checkpoint(
             model_type=self.s.model,
             config=self.model.config,
@@ -104,14 +147,18 @@ class Trainer:
             train_state={
                 "settings": self.s.to_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "rng": rng_state(self.batch_gen),
+                "rng": rng,
+                "world_size": self.dist.world_size,
             },
         )
         return save_checkpoint(ckpt, self.ckpt_path)
 
     def _evaluate(self, step: int, tokens_per_sec: float) -> None:
+        """Solo en el rank 0: los demás esperan en la siguiente sincronización de DDP."""
         s = self.s
-        with autocast_context(self.device, s.dtype):
+        if not self.dist.is_main:
+            return
+        with autocast_context(self.device, self.dtype):
             losses = estimate_loss(
                 self.model,
                 {"train": self.data.train, "val": self.data.val},
@@ -139,25 +186,30 @@ class Trainer:
         lr = lr_at(step, s.learning_rate, self.warmup, s.max_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        total = 0.0
-        for _ in range(s.grad_accum):
+        total = torch.zeros((), device=self.device)
+        for micro in range(s.grad_accum):
             x, y = get_batch(
                 self.data.train, s.batch_size, s.block_size, self.batch_gen, self.device
             )
-            with autocast_context(self.device, s.dtype):
-                _, loss = self.forward_model(x, y)
-            # Con acumulación, cada microlote aporta 1/grad_accum del gradiente del paso.
-            (loss / s.grad_accum).backward()
-            total += float(loss.detach()) / s.grad_accum
+            # Con DDP, los gradientes solo se promedian entre ranks en el último microlote.
+            last = micro == s.grad_accum - 1
+            sync = contextlib.nullcontext()
+            if self.dist.enabled and not last:
+                sync = self.train_model.no_sync()  # type: ignore[operator]
+            with sync:
+                with autocast_context(self.device, self.dtype):
+                    _, loss = self.forward_model(x, y)
+                # Con acumulación, cada microlote aporta 1/grad_accum del gradiente del paso.
+                (loss / s.grad_accum).backward()
+            total += loss.detach() / s.grad_accum
         if s.grad_clip > 0:
             # Recortar la norma del gradiente evita que un lote raro desestabilice el modelo.
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return total
+        return float(total)  # una sola sincronización con la GPU por paso
 
-    def run(self) -> TrainResult:
-        self._setup()
+    def _announce(self) -> None:
         s = self.s
         self.log(
             f"Entrenando '{s.model}' ({count_params(self.model):,} parámetros) en {self.device} "
@@ -165,9 +217,27 @@ class Trainer:
             f"{len(self.data.val):,} de validación, vocabulario de "
             f"{self.data.tokenizer.vocab_size})."
         )
+        self.log(f"Precisión: {describe_dtype(self.dtype, self.device)}.")
+        if self.dist.enabled:
+            n = self.dist.world_size
+            self.log(
+                f"{n} procesos ({self.dist.backend}): lote efectivo de {n} × {s.batch_size} × "
+                f"{s.grad_accum} = {n * s.batch_size * s.grad_accum} secuencias por paso."
+            )
         if self.start_step:
             self.log(f"Reanudando desde el paso {self.start_step}.")
-        tokens_per_step = s.batch_size * s.block_size * s.grad_accum
+
+    def run(self) -> TrainResult:
+        try:
+            return self._run()
+        finally:
+            distributed.teardown(self.dist)
+
+    def _run(self) -> TrainResult:
+        self._setup()
+        self._announce()
+        s = self.s
+        tokens_per_step = s.batch_size * s.block_size * s.grad_accum * self.dist.world_size
         train_seconds = 0.0
         tokens_done = 0
         interrupted = False
@@ -182,18 +252,22 @@ class Trainer:
             dynamic_ncols=True,
         )
         t_start = time.perf_counter()
+        # Con varios procesos, la parada se acuerda tras cada paso (ver step_consensus).
+        stop_agreed = not self.dist.enabled and self.should_stop(step)
         while step < s.max_steps:
-            if self.should_stop(step):
+            if stop_agreed:
                 interrupted = True
                 break
             t0 = time.perf_counter()
             loss = self._train_step(step)
+            step += 1
+            stop_local = self.should_stop(step)
+            loss, stop_agreed = distributed.step_consensus(self.dist, loss, stop_local, self.device)
             if not math.isfinite(loss):
                 bar.close()
-                raise FloatingPointError(f"la pérdida dejó de ser finita en el paso {step + 1}.")
+                raise FloatingPointError(f"la pérdida dejó de ser finita en el paso {step}.")
             train_seconds += time.perf_counter() - t0
             tokens_done += tokens_per_step
-            step += 1
             tps = tokens_done / train_seconds if train_seconds else 0.0
             bar.set_postfix_str(f"pérdida {loss:.3f} | {tps:,.0f} tok/s", refresh=False)
             bar.update(1)
@@ -207,12 +281,15 @@ class Trainer:
             return TrainResult(
                 path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, True
             )
-        # Pérdida exacta al final, sobre todo el split de validación.
-        with autocast_context(self.device, s.dtype):
-            exact = evaluate_ids(self.model, self.data.val, self.device)
-        self.last_val = exact.loss
+        if self.dist.is_main:
+            # Pérdida exacta al final, sobre todo el split de validación.
+            with autocast_context(self.device, self.dtype):
+                exact = evaluate_ids(self.model, self.data.val, self.device)
+            self.last_val = exact.loss
         path = self._save(step)
-        self.metrics.write(step=step, val_loss_exact=round(exact.loss, 5), final=True)
+        if self.dist.is_main:
+            self.metrics.write(step=step, val_loss_exact=round(exact.loss, 5), final=True)
+        distributed.barrier(self.dist)
         return TrainResult(
-            path, step, self.last_train, exact.loss, time.perf_counter() - t_start, tps, False
+            path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, False
         )

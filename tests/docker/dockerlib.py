@@ -55,10 +55,15 @@ def clean_env() -> dict[str, str]:
 
 
 def run(
-    args: list[str], env: dict[str, str] | None = None, timeout: float = 120, check: bool = True
+    args: list[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    check: bool = True,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         args,
+        input=stdin,
         cwd=ROOT,
         env=env if env is not None else clean_env(),
         capture_output=True,
@@ -73,7 +78,9 @@ def run(
     return proc
 
 
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return run(["docker", *args], timeout=timeout, check=check)
 
 
@@ -106,7 +113,8 @@ class Project:
         self, *args: str, timeout: float = 300, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         files = [arg for f in self.files for arg in ("-f", f)]
-        # --env-file: el .env de quien prueba (si lo hay) no entra en la prueba.
+        # --env-file .env.example (todo comentado): el .env de quien prueba no entra en la
+        # prueba, y de paso se comprueba que compose entiende el fichero de ejemplo.
         base = ["docker", "compose", "--env-file", str(ROOT / ".env.example"), "-p", self.name]
         return run([*base, *files, *args], env=self.env, timeout=timeout, check=check)
 

@@ -1,0 +1,57 @@
+"""Fixtures del servidor: un checkpoint diminuto por sesión y el servidor principal compartido."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from srv_helpers import ServerProcess, train_tiny
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directorio con un único checkpoint diminuto (40 pasos), entrenado una vez por sesión."""
+    d = tmp_path_factory.mktemp("ckpt-servidor")
+    train_tiny(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def checkpoint(checkpoint_dir: Path) -> Path:
+    return checkpoint_dir / "tiny.pt"
+
+
+@pytest.fixture(scope="session")
+def server(
+    checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """El servidor principal: 2 workers, sin clave, límites pequeños para poder probarlos."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("servidor"),
+        CHECKPOINT_DIR=str(checkpoint_dir),
+        WEB_CONCURRENCY="2",
+        GUNICORN_THREADS="6",
+        TORCH_THREADS="1",
+        MAX_NEW_TOKENS="300",
+        MAX_PROMPT_CHARS="200",
+        MAX_BODY_BYTES="4096",
+        MAX_CONCURRENT_GENERATIONS="4",
+        RELOAD_INTERVAL="1",
+    )
+    srv.start()
+    try:
+        srv.wait_for_log(r"modelo cargado", count=2)  # los dos workers tienen modelo
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def copy_checkpoint(checkpoint: Path) -> Callable[..., Path]:
+    def _copy(dest: Path, name: str = "tiny.pt") -> Path:
+        dest.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy2(checkpoint, dest / name))
+
+    return _copy

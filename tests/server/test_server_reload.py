@@ -1,0 +1,220 @@
+"""Ciclo de vida del modelo en el servidor real: arrancar sin checkpoint, cargar el primero que
+escribe el entrenador, recargar en caliente bajo carga, y saltarse checkpoints corruptos o
+maliciosos sin dejar de servir."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import torch
+from srv_helpers import PROMPT, ROOT, ServerProcess, assert_error, python_env, read_sse, train_tiny
+
+from shared.checkpoint import FORMAT_NAME, load_checkpoint, save_checkpoint
+
+WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
+    ckdir = tmp_path_factory.mktemp("ckpt-vacio")
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("servidor-recarga"),
+        CHECKPOINT_DIR=str(ckdir),
+        WEB_CONCURRENCY=str(WORKERS),
+        GUNICORN_THREADS="10",
+        MAX_CONCURRENT_GENERATIONS="8",
+        MAX_NEW_TOKENS="5000",
+        RELOAD_INTERVAL="0.3",
+    ).start()
+    try:
+        yield srv, ckdir
+    finally:
+        srv.stop()
+
+
+def steps_seen(srv: ServerProcess, n: int = 12) -> set[int | None]:
+    """Pasos que informan los workers (varias peticiones para pasar por los dos)."""
+    seen = set()
+    for _ in range(n):
+        model = srv.get("/info").json()["model"]
+        seen.add(model["step"] if model else None)
+    return seen
+
+
+def test_1_starts_without_checkpoint(lifecycle: tuple[ServerProcess, Path]) -> None:
+    srv, _ = lifecycle
+    assert srv.get("/health").status_code == 200
+    err = assert_error(srv.get("/ready"), 503, "model_not_ready")
+    assert "todavía no hay ningún modelo" in err["message"]
+    assert_error(srv.post("/generate", {"prompt": PROMPT}), 503, "model_not_ready")
+    assert_error(srv.post("/v1/completions", {"prompt": PROMPT}), 503, "model_not_ready")
+    info = srv.get("/info").json()
+    assert info["ready"] is False and info["model"] is None
+    srv.wait_for_log("todavía no hay ningún checkpoint válido")
+
+
+def test_2_serves_as_soon_as_the_trainer_writes(lifecycle: tuple[ServerProcess, Path]) -> None:
+    srv, ckdir = lifecycle
+    train_tiny(ckdir)  # el entrenador real escribe tiny.pt (pasos 20 y 40) en el directorio
+    srv.wait_until(lambda: steps_seen(srv) == {40}, what="los dos workers sirven el paso 40")
+    assert srv.get("/ready").status_code == 200
+    assert srv.post("/generate", {"prompt": PROMPT, "max_new_tokens": 5}).status_code == 200
+
+
+def test_3_hot_reload_under_load(lifecycle: tuple[ServerProcess, Path]) -> None:
+    srv, ckdir = lifecycle
+    failures: list[str] = []
+    served_steps: set[int] = set()
+    counts = [0] * 8
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        body = {"prompt": PROMPT, "max_new_tokens": 60, "seed": i, "stream": i % 2 == 1}
+        deadline = time.monotonic() + 60
+        for _ in range(300):  # acotado en número y en tiempo
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            try:
+                resp = srv.post("/generate", body, stream=body["stream"])
+                if resp.status_code != 200:
+                    raise AssertionError(f"{resp.status_code}: {resp.text}")
+                if body["stream"]:
+                    events = read_sse(resp)
+                    assert events[-1][0] == "done", events[-1]
+                    data = events[-1][1]
+                else:
+                    data = resp.json()
+                assert len(data["text"]) == 60
+                with lock:
+                    served_steps.add(data["model"]["step"])
+                    counts[i] += 1
+            except Exception as exc:  # cualquier fallo cuenta
+                with lock:
+                    failures.append(f"cliente {i}: {exc!r}")
+
+    # Una generación larga empieza antes del cambio: debe terminar con el modelo viejo.
+    inflight = srv.post(
+        "/generate", {"prompt": PROMPT, "max_new_tokens": 5000, "stream": True, "seed": 1},
+        stream=True,
+    )  # fmt: skip
+    lines = inflight.iter_lines()
+    assert next(lines).startswith(b"data:")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    srv.wait_until(lambda: min(counts) >= 1, what="los 8 clientes generan")
+
+    ckpt = load_checkpoint(ckdir / "tiny.pt")
+    ckpt.step = 1000
+    with torch.no_grad():  # otro modelo de verdad: pesos distintos
+        for tensor in ckpt.state_dict.values():
+            if tensor.is_floating_point():
+                tensor.add_(0.01)
+    save_checkpoint(ckpt, ckdir / "tiny.pt")  # la misma escritura atómica que el entrenador
+    swapped_at = sum(counts)
+    srv.wait_until(lambda: steps_seen(srv) == {1000}, what="los dos workers sirven el paso 1000")
+    srv.wait_until(lambda: sum(counts) >= swapped_at + 16, what="más peticiones tras el cambio")
+    stop.set()
+    for t in threads:
+        t.join(timeout=90)
+
+    assert failures == []
+    assert served_steps == {40, 1000}
+    rest = [line for line in lines if line]
+    done = read_sse_lines(rest)
+    assert done["model"]["step"] == 40 and len(done["text"]) == 5000
+    srv.wait_for_log(r"modelo recargado: 'tiny.pt' \(gpt, paso 1000", count=WORKERS)
+
+
+def read_sse_lines(lines: list[bytes]) -> dict:
+    for i, line in enumerate(lines):
+        if line == b"event: done":
+            return json.loads(lines[i + 1][len(b"data: ") :])
+    raise AssertionError("no llegó el evento done")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def test_4_corrupt_newer_checkpoint_is_skipped(lifecycle: tuple[ServerProcess, Path]) -> None:
+    srv, ckdir = lifecycle
+    good = (ckdir / "tiny.pt").read_bytes()
+    _write_atomically(ckdir / "zz-truncado.pt", good[: len(good) // 2])
+    pattern = r"checkpoint descartado: '.*zz-truncado\.pt' está corrupto, truncado"
+    srv.wait_for_log(pattern, count=WORKERS)
+    assert "Se sigue sirviendo 'tiny.pt' (paso 1000)." in srv.log()
+    assert steps_seen(srv) == {1000}
+    assert srv.post("/generate", {"prompt": PROMPT, "max_new_tokens": 5}).status_code == 200
+    time.sleep(1.0)  # varias vueltas del vigilante: no lo reintenta en cada una
+    assert len(re.findall(pattern, srv.log())) == WORKERS
+
+
+class Payload:
+    """Al deserializarse con pickle ejecutaría ``touch marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
+
+
+def test_5_malicious_checkpoint_is_refused_and_never_runs(
+    lifecycle: tuple[ServerProcess, Path], tmp_path: Path
+) -> None:
+    srv, ckdir = lifecycle
+    marker = tmp_path / "ejecutado"
+    evil = tmp_path / "malicioso.pt"
+    torch.save({"format": FORMAT_NAME, "format_version": 1, "x": Payload(marker)}, evil)
+    # Control: con pickle sin restricciones la carga sí ejecuta el código (en otro proceso).
+    subprocess.run(
+        [sys.executable, "-c", f"import torch; torch.load({str(evil)!r}, weights_only=False)"],
+        cwd=ROOT, env=python_env(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert marker.exists(), "la carga insegura debería haber ejecutado la carga útil"
+    marker.unlink()
+
+    _write_atomically(ckdir / "zzz-malicioso.pt", evil.read_bytes())
+    srv.wait_for_log(
+        r"checkpoint descartado: '.*zzz-malicioso\.pt' contiene objetos no permitidos",
+        count=WORKERS,
+    )
+    assert not marker.exists()
+    assert steps_seen(srv) == {1000}
+    assert srv.post("/generate", {"prompt": PROMPT, "max_new_tokens": 5}).status_code == 200
+
+
+def test_6_a_good_newer_checkpoint_still_loads(lifecycle: tuple[ServerProcess, Path]) -> None:
+    srv, ckdir = lifecycle
+    ckpt = load_checkpoint(ckdir / "tiny.pt")
+    ckpt.step = 2000
+    ckpt.run_name = "nuevo"
+    ckpt.val_loss = None  # un checkpoint sin evaluación: la API dice null, no omite el campo
+    save_checkpoint(ckpt, ckdir / "zzzz-nuevo.pt")
+    srv.wait_until(lambda: steps_seen(srv) == {2000}, what="los dos workers sirven el paso 2000")
+    assert srv.get("/ready").json()["model"]["name"] == "nuevo"
+    model = srv.post("/generate", {"prompt": PROMPT, "max_new_tokens": 3}).json()["model"]
+    assert model == {"name": "nuevo", "type": "gpt", "step": 2000, "val_loss": None}
+    metrics = requests.get(srv.url("/metrics"), timeout=30).text
+    assert "llm_model_step 2000.0" in metrics
+    assert 'llm_checkpoint_loads_total{result="error"} 4.0' in metrics  # 2 ficheros × 2 workers
+    # El servidor nunca escribe en CHECKPOINT_DIR (en Docker es de solo lectura).
+    assert sorted(p.name for p in ckdir.iterdir()) == [
+        "tiny.metrics.jsonl", "tiny.pt", "zz-truncado.pt", "zzz-malicioso.pt", "zzzz-nuevo.pt",
+    ]  # fmt: skip

@@ -1,0 +1,82 @@
+"""Caché KV más allá de block_size: la ventana salta y la caché se reconstruye sin error.
+
+La prueba básica (cached == uncached con textos cortos) está en test_generation.py; aquí se
+genera varias veces block_size caracteres, así que la ventana salta varias veces.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shared.config import GPTConfig
+from shared.generation import ContextWindow, generate
+from shared.sampling import SamplingParams
+from shared.tokenizer import CharTokenizer
+from shared.transformer_model import GPT
+
+TEXT = "abcdefghijklmnopqrstuvwxyz áéíóúñ¿?¡!.,\n"
+BLOCK = 16
+
+
+@pytest.fixture(scope="module")
+def tok() -> CharTokenizer:
+    return CharTokenizer.from_text(TEXT)
+
+
+@pytest.fixture(scope="module")
+def gpt(tok: CharTokenizer) -> GPT:
+    torch.manual_seed(11)
+    model = GPT(
+        GPTConfig(vocab_size=tok.vocab_size, block_size=BLOCK, n_embd=32, n_head=4, n_layer=2)
+    )
+    # Pesos grandes: la atención es muy selectiva y los logits dependen mucho del contexto,
+    # así que una caché con posiciones viejas o mal colocadas cambiaría el resultado.
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.4)
+    return model.eval()
+
+
+def logits_trace(model: GPT, ids: list[int], steps: int, use_cache: bool) -> torch.Tensor:
+    """Los logits de cada paso al empujar siempre el mismo texto (sin sortear)."""
+    window = ContextWindow(model, ids[:3], torch.device("cpu"), use_cache)
+    out = []
+    with torch.inference_mode():
+        for i in range(steps):
+            out.append(window.next_logits().clone())
+            window.push(ids[3 + i])
+            if window.cache is not None:
+                assert window.cache.pos <= BLOCK
+    return torch.stack(out)
+
+
+def test_cached_logits_match_uncached_across_several_window_jumps(gpt, tok):
+    ids = tok.encode((TEXT * 4)[: 3 + 5 * BLOCK])
+    steps = 5 * BLOCK  # la ventana salta cada BLOCK // 2 caracteres a partir del primer lleno
+    cached = logits_trace(gpt, ids, steps, use_cache=True)
+    plain = logits_trace(gpt, ids, steps, use_cache=False)
+    torch.testing.assert_close(cached, plain, rtol=1e-5, atol=1e-5)
+
+    # La prueba distingue ventanas: con una ventana deslizante (los últimos BLOCK caracteres
+    # siempre) los logits tras el primer salto serían otros.
+    sliding = []
+    with torch.inference_mode():
+        for i in range(steps):
+            ctx = ids[: 3 + i][-BLOCK:]
+            sliding.append(gpt(torch.tensor([ctx]))[0][0, -1])
+    sliding_t = torch.stack(sliding)
+    first_jump = BLOCK - 3 + 1
+    assert (sliding_t[first_jump:] - plain[first_jump:]).abs().max() > 0.1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(temperature=1.0, seed=3), dict(temperature=0.8, top_k=5, seed=4), dict(temperature=0)],
+)
+def test_long_generation_is_identical_with_and_without_cache(gpt, tok, params):
+    cached = generate(gpt, tok, "hola", SamplingParams(max_new_tokens=6 * BLOCK, **params))
+    plain = generate(
+        gpt, tok, "hola", SamplingParams(max_new_tokens=6 * BLOCK, use_cache=False, **params)
+    )
+    assert len(cached.token_ids) == 6 * BLOCK
+    assert cached.token_ids == plain.token_ids

@@ -1,0 +1,129 @@
+"""Filas de entrenamiento: tokens/s, FLOP/s frente al pico y pérdida de validación."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shared.config import GPTConfig
+from trainer.bench.reference import build_reference, reference_step
+from trainer.data import TextDataset, get_batch
+from trainer.evaluation import evaluate_ids
+from trainer.loop import Trainer
+from trainer.settings import TrainSettings
+
+# Los dos tamaños del issue: la orden de la semilla (make train) y un GPT de 6 capas.
+SIZES: dict[str, dict[str, int]] = {
+    "semilla": dict(n_embd=128, n_head=4, n_layer=2, block_size=128, batch_size=32),
+    "6x384": dict(n_embd=384, n_head=6, n_layer=6, block_size=256, batch_size=64),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _step_stats(times: list[float], tokens_per_step: int) -> dict[str, float]:
+    # Los primeros pasos preparan núcleos (y compilan con --compile): no cuentan para la media.
+    skip = min(3, len(times) // 3)
+    steady = times[skip:]
+    median = statistics.median(steady)
+    return {
+        "first_step_s": round(times[0], 3),
+        "step_ms": round(1000 * median, 2),
+        "tokens_per_s": round(tokens_per_step / median, 1),
+        "measured_steps": len(steady),
+    }
+
+
+def measure_training(
+    size: str,
+    dtype: str,
+    steps: int,
+    data: str,
+    workdir: Path,
+    device: str,
+    compile_model: bool = False,
+) -> dict[str, Any]:
+    """Entrena ``steps`` pasos con el paso real del entrenador y mide cada uno."""
+    name = f"{size}-{dtype}{'-compile' if compile_model else ''}"
+    settings = TrainSettings(
+        model="gpt",
+        data=data,
+        max_steps=steps,
+        eval_interval=steps,
+        eval_iters=1,
+        dtype=dtype,
+        compile=compile_model,
+        device=device,
+        checkpoint_dir=str(workdir),
+        run_name=name,
+        **SIZES[size],
+    )
+    trainer = Trainer(settings, log=lambda message: None, progress=False)
+    trainer._setup()
+    times = []
+    for step in range(steps):
+        t0 = time.perf_counter()
+        loss = trainer._train_step(step)
+        _sync(trainer.device)
+        times.append(time.perf_counter() - t0)
+    # La pérdida se evalúa siempre en float32: así se compara lo que aprendió cada precisión.
+    val = evaluate_ids(trainer.model, trainer.data.val, trainer.device)
+    trainer.last_val, trainer.last_train = val.loss, loss
+    path = trainer._save(steps)
+    tokens = settings.batch_size * settings.block_size * settings.grad_accum
+    row: dict[str, Any] = {
+        "size": size,
+        "dtype": trainer.dtype,
+        "compile": compile_model,
+        "steps": steps,
+        "tokens_per_step": tokens,
+        **_step_stats(times, tokens),
+        "val_loss": round(val.loss, 4),
+        "flops_per_token": trainer.model.flops_per_token(),
+        "checkpoint": str(path),
+    }
+    row["flops_per_s"] = row["flops_per_token"] * row["tokens_per_s"]
+    return row
+
+
+def measure_reference(size: str, steps: int, data: str, device: str) -> dict[str, Any]:
+    """La implementación directa (trainer/bench/reference.py) con los mismos lotes y tamaños."""
+    from shared.device import resolve_device
+
+    dev = resolve_device(device)
+    s = SIZES[size]
+    dataset = TextDataset.from_file(data, s["block_size"])
+    config = GPTConfig(
+        vocab_size=dataset.tokenizer.vocab_size,
+        block_size=s["block_size"],
+        n_embd=s["n_embd"],
+        n_head=s["n_head"],
+        n_layer=s["n_layer"],
+    )
+    torch.manual_seed(1337)
+    model, optimizer = build_reference(config)
+    model.to(dev).train()
+    gen = torch.Generator().manual_seed(1337)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        x, y = get_batch(dataset.train, s["batch_size"], s["block_size"], gen, dev)
+        reference_step(model, optimizer, x, y)
+        _sync(dev)
+        times.append(time.perf_counter() - t0)
+    tokens = s["batch_size"] * s["block_size"]
+    return {
+        "size": size,
+        "dtype": "float32",
+        "compile": False,
+        "steps": steps,
+        "tokens_per_step": tokens,
+        **_step_stats(times, tokens),
+    }
