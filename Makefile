@@ -19,7 +19,7 @@ BATCH_SIZE ?= 32
 BLOCK_SIZE ?= 128
 SEED ?= 1337
 PROMPT ?= Hola
-MAX_NEW_TOKENS ?= 300
+GEN_TOKENS ?= 300
 TEMPERATURE ?= 0.8
 TOP_K ?= 50
 TRAIN_ARGS ?=
@@ -38,7 +38,7 @@ help: ## Muestra esta ayuda
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo
 	@echo "Ajustes (en la línea o en .env): DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD N_HEAD"
-	@echo "  N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT MAX_NEW_TOKENS TEMPERATURE TOP_K"
+	@echo "  N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT GEN_TOKENS TEMPERATURE TOP_K"
 	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
 	@echo "  la lista completa: $(PY) -m server --help"
 
@@ -60,7 +60,7 @@ train-bigram: $(VENV)/.installed ## Entrena el modelo bigrama
 
 generate: $(VENV)/.installed ## Genera texto con el último checkpoint (PROMPT="...")
 	$(PY) -m trainer.generate --ckpt "$(CHECKPOINT_DIR)" --prompt "$(PROMPT)" \
-		--max-new-tokens $(MAX_NEW_TOKENS) --temperature $(TEMPERATURE) --top-k $(TOP_K)
+		--max-new-tokens $(GEN_TOKENS) --temperature $(TEMPERATURE) --top-k $(TOP_K)
 
 evaluate: $(VENV)/.installed ## Pérdida del último checkpoint en su split de validación
 	$(PY) -m trainer.evaluate --ckpt "$(CHECKPOINT_DIR)"

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         on_loaded=metrics.model_loaded,
         on_failed=metrics.model_failed,
     )
-    service = GenerationService(settings.max_concurrent_generations)
+    service = GenerationService(settings.max_concurrent_generations, settings.batching)
     app.extensions[EXTENSION_KEY] = ServerState(settings, store, service)
 
     register_error_handlers(app, settings.max_body_bytes)

@@ -4,6 +4,10 @@ Las rutas no llaman al muestreador directamente: piden una plaza (``reserve``) y
 de caracteres (``stream``). Así, cambiar la estrategia de generación (por ejemplo, agrupar en un
 lote las peticiones simultáneas de un worker) solo toca este módulo.
 
+Con BATCHING=1 (por defecto) las generaciones simultáneas de un worker avanzan juntas, una
+pasada del modelo por paso para todas (``server/batching.py``); cada una da el mismo texto que
+sola. Con BATCHING=0 cada petición genera en su propio hilo, una pasada por carácter.
+
 Las plazas limitan cuántas generaciones corren a la vez en este worker. Sin plaza libre se
 responde 429 al momento, en vez de encolar: una cola escondería la sobrecarga y el cliente
 esperaría sin saber por qué.
@@ -12,9 +16,10 @@ esperaría sin saber por qué.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from server import metrics
+from server.batching import BatchingEngine
 from server.errors import APIError
 from server.model_store import LoadedModel
 from shared.generation import GeneratedChar, stream_generate
@@ -46,9 +51,10 @@ class Reservation:
 
 
 class GenerationService:
-    def __init__(self, max_concurrent: int) -> None:
+    def __init__(self, max_concurrent: int, batching: bool = True) -> None:
         self.max_concurrent = max_concurrent
         self._semaphore = threading.BoundedSemaphore(max_concurrent)
+        self._engine = BatchingEngine() if batching else None
 
     def reserve(self) -> Reservation:
         """Una plaza libre, o un 429 inmediato si este worker ya está al máximo."""
@@ -65,6 +71,16 @@ class GenerationService:
         self, loaded: LoadedModel, prompt: str, params: SamplingParams
     ) -> Iterator[GeneratedChar]:
         """Los caracteres generados, uno a uno, con el muestreador común del proyecto."""
-        for char in stream_generate(loaded.model, loaded.tokenizer, prompt, params, loaded.device):
-            metrics.count_chars(1)
-            yield char
+        chars: Iterator[GeneratedChar]
+        if self._engine is not None:
+            chars = self._engine.stream(loaded, prompt, params)
+        else:
+            chars = stream_generate(loaded.model, loaded.tokenizer, prompt, params, loaded.device)
+        try:
+            for char in chars:
+                metrics.count_chars(1)
+                yield char
+        finally:
+            # Si el cliente se va a medias, cerrar el flujo saca su fila del lote enseguida.
+            if isinstance(chars, Generator):
+                chars.close()

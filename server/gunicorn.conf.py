@@ -52,8 +52,10 @@ def on_starting(server):
     for warning in _settings.warnings():
         server.log.warning("aviso de configuración: %s", warning)
     server.log.info(
-        "sirviendo '%s' con %d worker(s) × %d hilo(s), %d hilo(s) de torch por worker",
+        "sirviendo '%s' con %d worker(s) × %d hilo(s), %d hilo(s) de torch por worker, "
+        "generación por lotes: %s",
         _settings.checkpoint_dir, workers, threads, _settings.torch_threads,
+        "sí" if _settings.batching else "no",
     )  # fmt: skip
 
 

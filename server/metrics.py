@@ -50,6 +50,16 @@ MODEL_LOADED = Gauge(
     "1 si todos los workers tienen un modelo cargado.",
     multiprocess_mode="livemin",
 )
+BATCH_ROWS = Histogram(
+    "llm_batch_rows",
+    "Generaciones que avanzan juntas en cada paso de la generación por lotes (BATCHING=1).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+BATCH_ACTIVE = Gauge(
+    "llm_batch_rows_active",
+    "Generaciones dentro de los lotes ahora mismo (las abandonadas salen en el paso siguiente).",
+    multiprocess_mode="livesum",
+)
 RELOADS = Counter(
     "llm_checkpoint_loads_total", "Cargas de checkpoint por resultado (ok o error).", ["result"]
 )
@@ -107,6 +117,14 @@ def render() -> Response:
 
 def count_chars(n: int) -> None:
     GENERATED_CHARS.inc(n)
+
+
+def batch_step(rows: int) -> None:
+    BATCH_ROWS.observe(rows)
+
+
+def batch_rows_active(rows: int) -> None:
+    BATCH_ACTIVE.set(rows)
 
 
 def track_generation() -> Callable[[], None]:

@@ -32,6 +32,10 @@ RELOAD_INTERVAL             2              Segundos entre comprobaciones de si h
                                            más nuevo (0 = no volver a comprobar).
 LOG_LEVEL                   info           debug, info, warning o error.
 DEVICE                      cpu            Dispositivo de PyTorch: cpu, cuda, cuda:N, mps o auto.
+BATCHING                    1              1 = las generaciones simultáneas de un worker avanzan
+                                           juntas (una pasada del modelo por paso para todas;
+                                           cada una da el mismo texto que sola). 0 = cada una
+                                           por su cuenta.
 =========================== ============== =====================================================
 """
 
@@ -83,6 +87,15 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw not in ("0", "1"):
+        raise ConfigError(f"{name} debe ser 0 o 1 (recibido: {raw!r}).")
+    return raw == "1"
+
+
 def _host(env: Mapping[str, str]) -> str:
     raw = env.get("HOST", "").strip() or "127.0.0.1"
     if raw == "localhost":
@@ -113,6 +126,7 @@ class Settings:
     reload_interval: float = 2.0
     log_level: str = "info"
     device: str = "cpu"
+    batching: bool = True
 
     @property
     def bind(self) -> str:
@@ -145,6 +159,7 @@ class Settings:
             reload_interval=_float(env, "RELOAD_INTERVAL", 2.0, 0.0),
             log_level=log_level,
             device=env.get("DEVICE", "").strip() or "cpu",
+            batching=_flag(env, "BATCHING", True),
         )
 
     def warnings(self) -> list[str]:

@@ -47,6 +47,20 @@ def prompt_ids(tokenizer: CharTokenizer, prompt: str) -> list[int]:
     return [tokenizer.stoi[start]]
 
 
+def generated_char(
+    tokenizer: CharTokenizer, token_id: int, probs: torch.Tensor, top_probs: int
+) -> GeneratedChar:
+    """El carácter elegido y, si se piden, los ``top_probs`` candidatos más probables."""
+    top: list[tuple[str, float]] = []
+    if top_probs:
+        values, indices = torch.topk(probs, min(top_probs, probs.numel()))
+        top = [
+            (tokenizer.chars[int(i)], round(float(v), 6))
+            for v, i in zip(values, indices, strict=True)
+        ]
+    return GeneratedChar(tokenizer.chars[token_id], token_id, top)
+
+
 class ContextWindow:
     """El contexto que ve el modelo en cada paso, con o sin caché KV.
 
@@ -114,15 +128,7 @@ def stream_generate(
         for _ in range(params.max_new_tokens):
             token_id, probs = sample_next_char(window.next_logits(), params, generator)
             window.push(token_id)
-            top: list[tuple[str, float]] = []
-            if params.top_probs:
-                k = min(params.top_probs, probs.numel())
-                values, indices = torch.topk(probs, k)
-                top = [
-                    (tokenizer.chars[int(i)], round(float(v), 6))
-                    for v, i in zip(values, indices, strict=True)
-                ]
-            yield GeneratedChar(tokenizer.chars[token_id], token_id, top)
+            yield generated_char(tokenizer, token_id, probs, params.top_probs)
     finally:
         model.train(was_training)
 

@@ -27,6 +27,17 @@ class KVCache:
         self.max_len = max_len
         self.pos = 0  # cuántas posiciones hay ya guardadas
 
+    @classmethod
+    def over(cls, k: torch.Tensor, v: torch.Tensor) -> KVCache:
+        """Una caché vacía sobre tensores ya reservados (n_layer, B, H, max_len, D), sin copiarlos.
+
+        Sirve para que varias generaciones guarden sus claves y valores en un mismo almacén
+        (ver shared/batched_generation.py): cada una recibe una vista de su fila.
+        """
+        cache = cls.__new__(cls)
+        cache.k, cache.v, cache.max_len, cache.pos = k, v, k.size(3), 0
+        return cache
+
     def reset(self) -> None:
         self.pos = 0
 

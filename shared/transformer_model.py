@@ -15,12 +15,18 @@ from shared.config import GPTConfig
 from shared.kv_cache import KVCache
 
 
-def _explicit_is_faster(x: torch.Tensor) -> bool:
-    """Entrenando en CPU con autocast bf16, la cuenta explícita gana al núcleo fusionado.
+def dropout_layer(p: float) -> nn.Module:
+    """Dropout solo si p > 0: una capa que no hace nada también cuesta al generar carácter a
+    carácter (~10 % del tiempo de cada paso con caché KV, medido en docs/BENCHMARKS.md)."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
 
-    El backward del núcleo "flash" de PyTorch para CPU no aprovecha las matmuls bf16 (AMX): medido
-    en docs/BENCHMARKS.md, la versión explícita hace el paso entero un 15-40 % más rápido. Las
-    dos calculan lo mismo (lo comprueban las pruebas); en float32 y al generar, sdpa es mejor.
+
+def _cpu_autocast_training(x: torch.Tensor) -> bool:
+    """¿Entrenando en CPU con autocast (bf16)? Ahí el núcleo fusionado de sdpa no es el más rápido.
+
+    El backward del núcleo "flash" de PyTorch para CPU no aprovecha las matmuls bf16 (AMX); con
+    ``_attention_cpu_bf16`` el paso entero es bastante más rápido (docs/BENCHMARKS.md). En float32
+    y al generar, sdpa sigue siendo lo mejor.
     """
     return x.device.type == "cpu" and torch.is_grad_enabled() and torch.is_autocast_enabled("cpu")
 
@@ -38,8 +44,8 @@ class CausalSelfAttention(nn.Module):
         # Una sola proyección produce consultas (q), claves (k) y valores (v) a la vez.
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.attn_dropout = nn.Dropout(config.dropout)
-        self.resid_dropout = nn.Dropout(config.dropout)
+        self.attn_dropout = dropout_layer(config.dropout)
+        self.resid_dropout = dropout_layer(config.dropout)
         # La máscara causal: triangular inferior. mask[i, j] es True si la posición i puede ver j.
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("mask", mask, persistent=False)
@@ -57,10 +63,12 @@ class CausalSelfAttention(nn.Module):
             k, v = kv_cache.append(self.layer_idx, k, v)
         # Filas: las t consultas nuevas (posiciones offset..offset+t-1); columnas: todas las claves.
         mask = self.mask[offset : offset + t, : offset + t]
-        if self.use_sdpa and not _explicit_is_faster(x):
-            y = self._attention_sdpa(q, k, v, mask, offset)
-        else:
+        if not self.use_sdpa:
             y = self._attention_manual(q, k, v, mask)
+        elif offset == 0 and _cpu_autocast_training(x):
+            y = self._attention_cpu_bf16(q, k, v, mask)
+        else:
+            y = self._attention_sdpa(q, k, v, mask, offset)
         y = y.transpose(1, 2).contiguous().view(b, t, c)
         return self.resid_dropout(self.proj(y))
 
@@ -75,6 +83,20 @@ class CausalSelfAttention(nn.Module):
         att = F.softmax(att, dim=-1)
         att = self.attn_dropout(att)
         return att @ v  # media ponderada de los valores
+
+    def _attention_cpu_bf16(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """La cuenta de _attention_manual con menos pasadas por la matriz T×T (la que manda en
+        memoria): ``baddbmm`` multiplica, escala y suma la máscara (0 o -inf) en una operación,
+        y en el backward la máscara no cuesta nada (el softmax ya da gradiente 0 al futuro)."""
+        b, h, t, d = q.shape
+        bias = torch.zeros(mask.shape, device=q.device).masked_fill_(~mask, float("-inf"))
+        att = torch.baddbmm(
+            bias, q.reshape(b * h, t, d), k.reshape(b * h, t, d).transpose(1, 2), alpha=d**-0.5
+        )
+        att = self.attn_dropout(F.softmax(att, dim=-1))
+        return (att @ v.reshape(b * h, t, d)).view(b, h, t, d)
 
     def _attention_sdpa(
         self,
@@ -104,7 +126,7 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = dropout_layer(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.proj(F.gelu(self.fc(x))))
@@ -139,7 +161,7 @@ class GPT(nn.Module):
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)  # qué carácter es
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)  # en qué posición está
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = dropout_layer(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)

@@ -23,6 +23,7 @@ from shared.models import build_model, count_params
 from trainer import distributed
 from trainer.data import TextDataset, get_batch
 from trainer.evaluation import estimate_loss, evaluate_ids
+from trainer.memory import keep_freed_memory
 from trainer.metrics import MetricsLog
 from trainer.precision import autocast_context, check_compiler, describe_dtype, resolve_dtype
 from trainer.resume import ResumeState, restore_rng, rng_state
@@ -71,6 +72,8 @@ class Trainer:
         # El nombre por defecto lleva la hora: todos los ranks usan el del rank 0.
         s.run_name = str(distributed.broadcast_object(self.dist, s.run_name))
         self.dtype = resolve_dtype(s.dtype, self.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         if s.compile:
             check_compiler()
         torch.manual_seed(s.seed)

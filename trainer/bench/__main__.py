@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-tokens", type=int, help="caracteres por generación")
     p.add_argument("--compile", action="store_true", help="añadir filas con torch.compile")
     p.add_argument("--threads", type=int, help="hilos de torch (por defecto, los de torch)")
+    p.add_argument(
+        "--peak-seconds", type=float, default=1.0, help="segundos por tamaño al medir el pico"
+    )
     return p
 
 
@@ -117,10 +120,19 @@ def _main(argv: list[str] | None) -> int:
         else ["float32"]
     )
     results: dict[str, Any] = {"machine": machine_info(device), "quick": args.quick}
-    results["machine"]["load_start"] = load_average()
+    results["machine"]["load_start"] = load = load_average()
+    cores = results["machine"]["cores"] or 1
+    if load is not None and load > 0.5 * cores:
+        print(
+            f"aviso: la carga media es {load} con {cores} núcleos: otros procesos usan la CPU y "
+            "las cifras saldrán peores y más variables. Con la CPU compartida, --threads 1 evita "
+            "que los hilos de torch se esperen unos a otros.",
+            file=sys.stderr,
+        )
     print("midiendo el pico de matmul…", flush=True)
     results["peaks"] = {
-        name: matmul_peak(getattr(torch, name), device) for name in ("float32", "bfloat16")
+        name: matmul_peak(getattr(torch, name), device, args.peak_seconds)
+        for name in ("float32", "bfloat16")
     }
     workdir = Path(tempfile.mkdtemp(prefix="llm-bench-"))
     try:

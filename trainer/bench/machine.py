@@ -69,11 +69,10 @@ def matmul_flops(n: int, dtype: torch.dtype, device: torch.device, seconds: floa
     while True:
         a @ b
         reps += 1
-        if reps % 4 == 0:
-            _sync(device)
-            elapsed = time.perf_counter() - t0
-            if elapsed >= seconds:
-                return 2 * n**3 * reps / elapsed
+        _sync(device)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return 2 * n**3 * reps / elapsed
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, seconds: float = 1.0) -> dict[str, Any]:

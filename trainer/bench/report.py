@@ -76,6 +76,7 @@ def _training_rows(results: dict[str, Any]) -> list[list[Any]]:
                 f"{flops / 1e9:,.1f}" if flops else "-",
                 f"{100 * flops / peak:.0f} %" if flops and peak else "-",
                 f"{r['val_loss']:.4f} ({r['steps']})" if "val_loss" in r else "-",
+                f"{100 * r['batch_ms'] / r['step_ms']:.2f} %" if "batch_ms" in r else "-",
             ]
         )
     return rows
@@ -95,7 +96,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append("Pico de matmul: " + " · ".join(shown))
     if results.get("training"):
         headers = ["tamaño", "precisión", "compile", "ms/paso", "tokens/s", "GFLOP/s", "% pico"]
-        parts += ["", "Entrenamiento", table([*headers, "val (pasos)"], _training_rows(results))]
+        headers += ["val (pasos)", "lotes"]
+        parts += ["", "Entrenamiento", table(headers, _training_rows(results))]
         parts += training_summary(results)
     if results.get("generation"):
         rows = [

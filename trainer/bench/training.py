@@ -41,6 +41,17 @@ def _step_stats(times: list[float], tokens_per_step: int) -> dict[str, float]:
     }
 
 
+def _batch_ms(trainer: Trainer, repeats: int = 50) -> float:
+    """Lo que cuesta sacar un lote (índices aleatorios sobre el corpus en un tensor)."""
+    s = trainer.s
+    gen = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        get_batch(trainer.data.train, s.batch_size, s.block_size, gen, trainer.device)
+    _sync(trainer.device)
+    return 1000 * (time.perf_counter() - t0) / repeats
+
+
 def measure_training(
     size: str,
     dtype: str,
@@ -73,6 +84,7 @@ def measure_training(
         loss = trainer._train_step(step)
         _sync(trainer.device)
         times.append(time.perf_counter() - t0)
+    batch_ms = _batch_ms(trainer)
     # La pérdida se evalúa siempre en float32: así se compara lo que aprendió cada precisión.
     val = evaluate_ids(trainer.model, trainer.data.val, trainer.device)
     trainer.last_val, trainer.last_train = val.loss, loss
@@ -86,6 +98,7 @@ def measure_training(
         "tokens_per_step": tokens,
         **_step_stats(times, tokens),
         "val_loss": round(val.loss, 4),
+        "batch_ms": round(batch_ms, 3),  # sacar un lote: debe ser despreciable frente al paso
         "flops_per_token": trainer.model.flops_per_token(),
         "checkpoint": str(path),
     }
