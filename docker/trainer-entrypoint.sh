@@ -32,4 +32,10 @@ read -r -a extra <<<"${TRAIN_ARGS:-}"
 
 # exec: python pasa a ser el proceso 1 del contenedor y recibe el SIGTERM de `docker stop`,
 # con el que el entrenador guarda un checkpoint y termina limpiamente.
+# NUM_GPUS > 1 (perfil de GPU): un proceso por GPU con torchrun y DistributedDataParallel.
+num_gpus="${NUM_GPUS:-1}"
+if [[ "$num_gpus" =~ ^[0-9]+$ ]] && ((num_gpus > 1)); then
+	exec python -m torch.distributed.run --standalone --nproc_per_node="$num_gpus" \
+		-m trainer "${args[@]}" "${extra[@]}" "$@"
+fi
 exec python -m trainer "${args[@]}" "${extra[@]}" "$@"

@@ -14,6 +14,7 @@ import torch
 from shared import config as defaults
 from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.device import resolve_device
+from shared.errors import ConfigError
 from shared.models import build_model
 from trainer.bench.generation import measure_checkpoint_load, measure_generation
 from trainer.bench.machine import load_average, machine_info, matmul_peak
@@ -27,7 +28,7 @@ from trainer.settings import TrainSettings
 
 SECTIONS = ("training", "generation", "checkpoint", "server")
 # (pasos semilla, pasos 6x384, caracteres generados, peticiones por cliente)
-FULL = (300, 12, 500, 3)
+FULL = (300, 20, 500, 3)
 QUICK = (40, 4, 100, 1)
 
 
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtypes",
         default=None,
         help="precisiones a medir (por defecto float32 y, si el hardware lo acelera, bfloat16)",
+    )
+    p.add_argument(
+        "--sizes", default=",".join(SIZES), help=f"tamaños a entrenar: {', '.join(SIZES)}"
     )
     p.add_argument("--seed-steps", type=int, help="pasos al tamaño de la semilla")
     p.add_argument("--large-steps", type=int, help="pasos al tamaño 6x384")
@@ -82,7 +86,9 @@ def run_training(
     """Filas de entrenamiento; devuelve un checkpoint por tamaño para las demás secciones."""
     steps = {"semilla": args.seed_steps or plan[0], "6x384": args.large_steps or plan[1]}
     rows, ckpts = [], {}
-    for size in SIZES:
+    for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
+        if size not in SIZES:
+            raise ConfigError(f"tamaño desconocido '{size}'; opciones: {', '.join(SIZES)}.")
         for dtype in dtypes:
             for compiled in (False, True) if args.compile else (False,):
                 print(f"entrenando {size} {dtype}{' compile' if compiled else ''}…", flush=True)
@@ -105,8 +111,6 @@ def _main(argv: list[str] | None) -> int:
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
-        from shared.errors import ConfigError
-
         raise ConfigError(f"secciones desconocidas: {', '.join(sorted(unknown))}.")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,7 +126,7 @@ def _main(argv: list[str] | None) -> int:
     results: dict[str, Any] = {"machine": machine_info(device), "quick": args.quick}
     results["machine"]["load_start"] = load = load_average()
     cores = results["machine"]["cores"] or 1
-    if load is not None and load > 0.5 * cores:
+    if load is not None and load > cores:
         print(
             f"aviso: la carga media es {load} con {cores} núcleos: otros procesos usan la CPU y "
             "las cifras saldrán peores y más variables. Con la CPU compartida, --threads 1 evita "
