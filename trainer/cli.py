@@ -154,13 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, ResumeState | None]:
+    """Los ajustes del entrenamiento y, con --resume, el estado guardado del que continuar."""
     given = {k: v for k, v in vars(args).items() if k != "no_progress"}
     resume = given.get("resume")
     if resume is None:
-        return TrainSettings(**given)
-    base = TrainSettings(**{k: v for k, v in given.items() if k in ("checkpoint_dir",)})
-    path = find_resume_checkpoint(resume, base.checkpoint_dir)
+        return TrainSettings(**given), None
+    checkpoint_dir = given.get("checkpoint_dir", defaults.DEFAULT_CHECKPOINT_DIR)
+    path = find_resume_checkpoint(resume, checkpoint_dir)
     state = load_resume_state(path)
     stored = state.settings
     # Al reanudar manda lo guardado; solo unos pocos ajustes se pueden cambiar.
@@ -176,9 +177,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     merged["resume"] = str(path)
     if "grad_accum" not in given:
         merged["grad_accum"] = keep_effective_batch(state, int(merged.get("grad_accum", 1)))
-    settings = TrainSettings.from_dict(merged)
-    settings._resume_state = state  # type: ignore[attr-defined]
-    return settings
+    return TrainSettings.from_dict(merged), state
 
 
 def keep_effective_batch(state: ResumeState, grad_accum: int) -> int:
@@ -261,14 +260,14 @@ def print_summary(result: TrainResult) -> None:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    settings = settings_from_args(args)
+    settings, resume_state = settings_from_args(args)
     settings.validate()
     check_writable(settings.checkpoint_dir)
     stop = StopRequest()
     stop.install()
     trainer = Trainer(
         settings,
-        resume=getattr(settings, "_resume_state", None),
+        resume=resume_state,
         should_stop=lambda step: stop.requested,
         progress=not args.no_progress and os.environ.get("LLM_NO_PROGRESS") != "1",
     )
