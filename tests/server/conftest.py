@@ -40,12 +40,9 @@ def server(
         MAX_CONCURRENT_GENERATIONS="4",
         RELOAD_INTERVAL="1",
     )
-    srv.start()
-    try:
+    with srv.start():
         srv.wait_for_log(r"modelo cargado", count=2)  # los dos workers tienen modelo
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

@@ -131,6 +131,12 @@ class ServerProcess:
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.get(self.url(path), timeout=30, **kwargs)
 
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return

@@ -67,11 +67,9 @@ def batch_server(
         RELOAD_INTERVAL="0",
         BATCHING="1",
     ).start()
-    try:
+    with srv:
         srv.wait_for_log("modelo cargado")
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -124,11 +124,9 @@ def limited(
         MAX_NEW_TOKENS="1000000",
         API_KEY=API_KEY,
     ).start()
-    try:
+    with srv:
         srv.wait_for_log("modelo cargado")
         yield srv
-    finally:
-        srv.stop()
 
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -37,10 +37,8 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server
         MAX_NEW_TOKENS="5000",
         RELOAD_INTERVAL="0.3",
     ).start()
-    try:
+    with srv:
         yield srv, ckdir
-    finally:
-        srv.stop()
 
 
 def steps_seen(srv: ServerProcess, n: int = 12) -> set[int | None]:
