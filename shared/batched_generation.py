@@ -8,7 +8,8 @@ modelo: una por paso para todas las filas, en vez de una por fila.
 
 Para que los logits salgan idénticos, bit a bit, a los de la generación en solitario:
 
-- Las capas lineales se calculan con ``bmm`` y el peso "expandido" (una vista, sin copias): cada
+- Cada paso usa las funciones de ``shared/decoding.py``, las mismas que la generación en
+  solitario con caché. Las capas lineales se calculan con ``bmm`` y el peso "expandido": cada
   fila usa el mismo núcleo que una fila sola. Una multiplicación de varias filas a la vez usa
   otro núcleo que redondea distinto en el último bit, y eso, muy de vez en cuando, cambiaría un
   carácter sorteado.
@@ -24,14 +25,13 @@ tiene una vista de su hueco, que es lo que recibe el modelo como caché.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from shared.batched_sampling import sample_many
+from shared.decoding import attend, linear, mlp, norm
 from shared.generation import ContextWindow, GeneratedChar, generated_char, prompt_ids
 from shared.kv_cache import KVCache
 from shared.models import LanguageModel
@@ -97,19 +97,6 @@ class _KVPool:
 
     def cache_for(self, slot: int) -> KVCache:
         return KVCache.over(self.k[:, slot : slot + 1], self.v[:, slot : slot + 1])
-
-
-def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``layer(x)`` para x (B, 1, C), cada fila con el núcleo que usaría ella sola."""
-    weight = layer.weight.t().expand(x.size(0), -1, -1)
-    if layer.bias is None:
-        return torch.bmm(x, weight)
-    return torch.baddbmm(layer.bias, x, weight)
-
-
-def _norm(layer: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """``layer(x)`` sin pasar por ``nn.Module.__call__``: en cada paso cuenta cada microsegundo."""
-    return F.layer_norm(x, layer.normalized_shape, layer.weight, layer.bias, layer.eps)
 
 
 class BatchedGeneration:
@@ -219,13 +206,13 @@ class BatchedGeneration:
 
         x = model.tok_emb(tokens) + model.pos_emb(pos_t).unsqueeze(1)  # (B, 1, C)
         for layer, block in enumerate(model.blocks):
-            x = x + self._attention(block.attn, _norm(block.ln1, x), layer, pos_t, slots_t, groups)
-            x = x + _linear(block.mlp.proj, F.gelu(_linear(block.mlp.fc, _norm(block.ln2, x))))
+            x = x + self._attention(block.attn, norm(block.ln1, x), layer, pos_t, slots_t, groups)
+            x = x + mlp(block, x)
         for cache in caches:
             cache.advance(1)  # type: ignore[union-attr]
         for row in rows:
             row.window.pending = []
-        return _linear(model.lm_head, _norm(model.ln_f, x))[:, -1]
+        return linear(model.lm_head, norm(model.ln_f, x))[:, -1]
 
     def _attention(
         self,
@@ -240,18 +227,15 @@ class BatchedGeneration:
         assert pool is not None
         b, _, c = x.shape
         h, d = attn.n_head, attn.head_dim
-        q, k, v = _linear(attn.qkv, x).split(c, dim=2)
+        q, k, v = linear(attn.qkv, x).split(c, dim=2)
         q = q.view(b, 1, h, d).transpose(1, 2)  # (B, H, 1, D)
         # La clave y el valor nuevos de cada fila, a su hueco y su posición del almacén.
         all_keys, all_values = pool.k[layer], pool.v[layer]  # (huecos, H, block_size, D)
         all_keys[slots_t, :, pos_t] = k.view(b, h, d).to(all_keys.dtype)
         all_values[slots_t, :, pos_t] = v.view(b, h, d).to(all_values.dtype)
-        scale = 1.0 / math.sqrt(d)
         outs = []
         for length, start, end, where in groups:
-            # Claves y valores de las filas del tramo, (filas·H, L, D). Los mismos productos que
-            # `q @ k.transpose(-2, -1)` de CausalSelfAttention, pero llamando a bmm directamente:
-            # con muchos tramos, cada llamada que se ahorra cuenta.
+            # Claves y valores de las filas del tramo, (filas·H, L, D).
             if isinstance(where, int):
                 keys = all_keys[where, :, :length]
                 values = all_values[where, :, :length]
@@ -262,12 +246,10 @@ class BatchedGeneration:
                 queries = q[start:end].flatten(0, 1)
             if keys.dtype != q.dtype:
                 keys, values = keys.to(q.dtype), values.to(q.dtype)
-            # La consulta (un solo carácter nuevo) ve toda su caché: no hace falta máscara.
-            att = torch.bmm(queries, keys.transpose(-2, -1)).mul_(scale)
-            outs.append(torch.bmm(torch.softmax(att, dim=-1), values))
+            outs.append(attend(queries, keys, values))
         y = outs[0] if len(outs) == 1 else torch.cat(outs)  # (B·H, 1, D)
         y = y.view(b, h, 1, d).transpose(1, 2).contiguous().view(b, 1, c)
-        return _linear(attn.proj, y)
+        return linear(attn.proj, y)
 
 
 def generate_together(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from shared.decoding import decode_one
 from shared.models import LanguageModel
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer
@@ -103,6 +104,11 @@ class ContextWindow:
             logits, _ = self.model(self._tensor(self.ids[self.start :]))
         elif self.cache.pos == 0:
             logits, _ = self.model(self._tensor(self.ids[self.start :]), kv_cache=self.cache)
+        elif len(self.pending) == 1:
+            # Lo habitual: un carácter nuevo que mira a toda la caché (shared/decoding.py).
+            assert isinstance(self.model, GPT)
+            self.pending, token_id = [], self.pending[0]
+            return decode_one(self.model, token_id, self.cache)
         else:
             logits, _ = self.model(self._tensor(self.pending), kv_cache=self.cache)
         self.pending = []

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from shared.config import GPTConfig
+from shared.decoding import decode_one
 from shared.generation import ContextWindow, generate
 from shared.sampling import SamplingParams
 from shared.tokenizer import CharTokenizer
@@ -80,3 +81,34 @@ def test_long_generation_is_identical_with_and_without_cache(gpt, tok, params):
     )
     assert len(cached.token_ids) == 6 * BLOCK
     assert cached.token_ids == plain.token_ids
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"bias": False}, {"attention": "manual"}],
+    ids=["sdpa", "sin-sesgos", "manual"],
+)
+def test_decode_one_matches_the_model_pass_with_cache(tok, overrides):
+    """El paso rápido de un carácter (shared/decoding.py) hace la misma cuenta que GPT.forward."""
+    torch.manual_seed(5)
+    model = GPT(
+        GPTConfig(vocab_size=tok.vocab_size, block_size=BLOCK, n_embd=32, n_head=4, **overrides)
+    ).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.4)
+    ids = tok.encode((TEXT * 2)[:BLOCK])
+    fast = model.new_kv_cache(1, torch.device("cpu"))
+    slow = model.new_kv_cache(1, torch.device("cpu"))
+    with torch.inference_mode():
+        model(torch.tensor([ids[:3]]), kv_cache=fast)
+        model(torch.tensor([ids[:3]]), kv_cache=slow)
+        for token_id in ids[3:]:
+            expected = model(torch.tensor([[token_id]]), kv_cache=slow)[0][0, -1]
+            got = decode_one(model, token_id, fast)
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+            assert fast.pos == slow.pos
+        torch.testing.assert_close(fast.k, slow.k, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast.v, slow.v, rtol=1e-5, atol=1e-5)
+        # Llena: no escribe fuera de la caché.
+        with pytest.raises(ValueError, match="caché KV está llena"):
+            decode_one(model, ids[0], fast)

@@ -150,7 +150,8 @@ def _main(argv: list[str] | None) -> int:
             results["generation"] = []
             for size, path in ckpts.items():
                 print(f"generando con {size}…", flush=True)
-                row = measure_generation(path, args.new_tokens or plan[2], device)
+                repeats = 1 if args.quick else 3
+                row = measure_generation(path, args.new_tokens or plan[2], device, repeats)
                 results["generation"].append({"size": size, **row})
         if "checkpoint" in sections:
             results["checkpoints"] = [

@@ -107,11 +107,20 @@ def render(results: dict[str, Any]) -> str:
                 f"{g['cached_tokens_per_s']:,.1f}",
                 f"{g['uncached_tokens_per_s']:,.1f}",
                 f"{g['speedup']:.1f}×",
+                f"{g['speedup_median']:.1f}×",
                 "sí" if g["identical"] else "NO",
             ]
             for g in results["generation"]
         ]
-        headers = ["tamaño", "tokens", "con caché tok/s", "sin caché tok/s", "×", "mismo texto"]
+        headers = [
+            "tamaño",
+            "tokens",
+            "con caché tok/s",
+            "sin caché tok/s",
+            "× (mejores)",
+            "× (mediana)",
+            "mismo texto",
+        ]
         parts += ["", "Generación (lote 1)", table(headers, rows)]
     if results.get("checkpoints"):
         rows = [
