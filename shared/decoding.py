@@ -14,6 +14,7 @@ el texto de una fila del lote es, bit a bit, el de esa fila generada sola.
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 import torch.nn as nn
@@ -22,6 +23,22 @@ import torch.nn.functional as F
 from shared.kv_cache import KVCache
 from shared.transformer_model import GPT, CausalSelfAttention
 
+# Los pesos traspuestos (1, entrada, salida) de cada capa, hechos una vez: ``t()`` y
+# ``unsqueeze`` no copian nada, pero son dos llamadas a PyTorch por capa y paso (~5 % del paso).
+_TRANSPOSED: weakref.WeakKeyDictionary[nn.Linear, torch.Tensor] = weakref.WeakKeyDictionary()
+
+
+def _transposed(layer: nn.Linear) -> torch.Tensor:
+    view = _TRANSPOSED.get(layer)
+    # Si los pesos se han movido (``model.to(...)``), la vista vieja apuntaría a otra memoria.
+    if (
+        view is None
+        or view.data_ptr() != layer.weight.data_ptr()
+        or view.dtype != layer.weight.dtype
+    ):
+        view = _TRANSPOSED[layer] = layer.weight.detach().t().unsqueeze(0)
+    return view
+
 
 def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """``layer(x)`` para x (B, 1, C), cada fila con el núcleo que usaría ella sola.
@@ -29,7 +46,9 @@ def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     ``bmm`` con el peso "expandido" (una vista, sin copias): una multiplicación de varias filas a
     la vez usaría otro núcleo que redondea distinto en el último bit.
     """
-    weight = layer.weight.t().expand(x.size(0), -1, -1)
+    weight = _transposed(layer)
+    if x.size(0) > 1:
+        weight = weight.expand(x.size(0), -1, -1)
     if layer.bias is None:
         return torch.bmm(x, weight)
     return torch.baddbmm(layer.bias, x, weight)
@@ -52,7 +71,7 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> t
 
 
 def mlp(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """La MLP del bloque (``MLP.forward`` sin dropout) sobre su entrada ya normalizada."""
+    """La segunda mitad del bloque: ``ln2`` y la MLP (``MLP.forward`` sin dropout)."""
     return linear(block.mlp.proj, F.gelu(linear(block.mlp.fc, norm(block.ln2, x))))
 
 

@@ -112,3 +112,25 @@ def test_decode_one_matches_the_model_pass_with_cache(tok, overrides):
         # Llena: no escribe fuera de la caché.
         with pytest.raises(ValueError, match="caché KV está llena"):
             decode_one(model, ids[0], fast)
+
+
+def test_decode_one_follows_weights_that_moved(tok):
+    """decode_one guarda vistas de los pesos: si el modelo cambia de memoria, no usa las viejas."""
+    torch.manual_seed(6)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=BLOCK, n_embd=32, n_head=4)).eval()
+    ids = tok.encode("hola mundo")
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        fast = model.new_kv_cache(1, torch.device("cpu"))
+        with torch.inference_mode():
+            model(torch.tensor([ids[:-1]]), kv_cache=fast)
+            expected = model(torch.tensor([ids]))[0][0, -1]
+            return decode_one(model, ids[-1], fast), expected
+
+    torch.testing.assert_close(*both(), rtol=1e-5, atol=1e-5)
+    # Memoria nueva para cada peso (como al pasar a otro dispositivo) y pesos distintos.
+    model.to(torch.float64).to(torch.float32)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    torch.testing.assert_close(*both(), rtol=1e-5, atol=1e-5)
