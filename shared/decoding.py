@@ -24,7 +24,7 @@ from shared.kv_cache import KVCache
 from shared.transformer_model import GPT, CausalSelfAttention
 
 # Los pesos traspuestos (1, entrada, salida) de cada capa, hechos una vez: ``t()`` y
-# ``unsqueeze`` no copian nada, pero son dos llamadas a PyTorch por capa y paso (~5 % del paso).
+# ``unsqueeze`` no copian nada, pero son dos llamadas a PyTorch por capa y paso (3-5 % del paso).
 _TRANSPOSED: weakref.WeakKeyDictionary[nn.Linear, torch.Tensor] = weakref.WeakKeyDictionary()
 
 
