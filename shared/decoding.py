@@ -100,8 +100,7 @@ def decode_one(model: GPT, token_id: int, cache: KVCache) -> torch.Tensor:
     el redondeo (otros núcleos para las mismas cuentas; ``tests/test_speed_kv_cache.py``).
     """
     pos = cache.pos
-    if pos >= cache.max_len:
-        raise ValueError(f"la caché KV está llena ({pos + 1} > {cache.max_len}).")
+    cache.room_for(1)
     # Qué carácter es + en qué posición está, como en GPT.forward. (1, 1, C)
     x = (model.tok_emb.weight[token_id] + model.pos_emb.weight[pos]).view(1, 1, -1)
     for block in model.blocks:

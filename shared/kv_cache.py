@@ -45,16 +45,20 @@ class KVCache:
         self, layer: int, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Guarda k, v (B, H, T, D) de una capa y devuelve todas las claves/valores hasta ahora."""
-        t = k.size(2)
-        end = self.pos + t
-        if end > self.max_len:
-            raise ValueError(f"la caché KV está llena ({end} > {self.max_len}).")
+        end = self.room_for(k.size(2))
         self.k[layer, :, :, self.pos : end] = k.to(self.k.dtype)
         self.v[layer, :, :, self.pos : end] = v.to(self.v.dtype)
         return (
             self.k[layer, :, :, :end].to(k.dtype),
             self.v[layer, :, :, :end].to(v.dtype),
         )
+
+    def room_for(self, t: int) -> int:
+        """Dónde acabarán ``t`` posiciones nuevas; error claro si no caben en la caché."""
+        end = self.pos + t
+        if end > self.max_len:
+            raise ValueError(f"la caché KV está llena ({end} > {self.max_len}).")
+        return end
 
     def advance(self, t: int) -> None:
         """Se llama una vez por pasada, cuando todas las capas han guardado sus ``t`` posiciones."""
