@@ -25,17 +25,21 @@ def tok() -> CharTokenizer:
     return CharTokenizer.from_text(TEXT)
 
 
-@pytest.fixture(scope="module")
-def gpt(tok: CharTokenizer) -> GPT:
-    torch.manual_seed(11)
-    model = GPT(
-        GPTConfig(vocab_size=tok.vocab_size, block_size=BLOCK, n_embd=32, n_head=4, n_layer=2)
-    )
-    # Pesos grandes: la atención es muy selectiva y los logits dependen mucho del contexto,
-    # así que una caché con posiciones viejas o mal colocadas cambiaría el resultado.
+def sharp_gpt(tok: CharTokenizer, seed: int, **overrides: object) -> GPT:
+    """GPT diminuto con pesos grandes: la atención es muy selectiva y los logits dependen mucho
+    del contexto, así que una caché con posiciones viejas o mal colocadas cambiaría el resultado.
+    """
+    torch.manual_seed(seed)
+    config = dict(vocab_size=tok.vocab_size, block_size=BLOCK, n_embd=32, n_head=4, n_layer=2)
+    model = GPT(GPTConfig(**{**config, **overrides}))  # type: ignore[arg-type]
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.4)
     return model.eval()
+
+
+@pytest.fixture(scope="module")
+def gpt(tok: CharTokenizer) -> GPT:
+    return sharp_gpt(tok, seed=11)
 
 
 def logits_trace(model: GPT, ids: list[int], steps: int, use_cache: bool) -> torch.Tensor:
@@ -90,12 +94,7 @@ def test_long_generation_is_identical_with_and_without_cache(gpt, tok, params):
 )
 def test_decode_one_matches_the_model_pass_with_cache(tok, overrides):
     """El paso rápido de un carácter (shared/decoding.py) hace la misma cuenta que GPT.forward."""
-    torch.manual_seed(5)
-    model = GPT(
-        GPTConfig(vocab_size=tok.vocab_size, block_size=BLOCK, n_embd=32, n_head=4, **overrides)
-    ).eval()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.4)
+    model = sharp_gpt(tok, seed=5, **overrides)
     ids = tok.encode((TEXT * 2)[:BLOCK])
     fast = model.new_kv_cache(1, torch.device("cpu"))
     slow = model.new_kv_cache(1, torch.device("cpu"))

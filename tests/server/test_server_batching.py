@@ -299,7 +299,7 @@ def test_batching_off_generates_alone_with_the_same_text(
         RELOAD_INTERVAL="0",
         BATCHING="0",
     ).start()
-    try:
+    with srv:
         srv.wait_for_log("modelo cargado")
         cases = [CASES[0], CASES[1], CASES[4], CASES[6]]
         results = run_together(srv, cases)
@@ -307,8 +307,6 @@ def test_batching_off_generates_alone_with_the_same_text(
             assert text == solo(case)[0]
         assert metric(srv, "llm_batch_rows_count") == 0  # nadie pasó por el motor de lotes
         assert "generación por lotes: no" in srv.log()
-    finally:
-        srv.stop()
 
 
 def test_invalid_batching_value_stops_the_server(tmp_path: Path) -> None:
