@@ -21,8 +21,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 # Imágenes propias de las pruebas: no pisan las que construye `make docker-build`.
-TRAINER_IMAGE = "llm-desde-cero-trainer:test"
-SERVER_IMAGE = "llm-desde-cero-server:test"
+# TEST_IMAGE_TAG separa las de dos copias del repositorio que prueban a la vez en un motor.
+_TAG = os.environ.get("TEST_IMAGE_TAG", "").strip() or "test"
+TRAINER_IMAGE = f"llm-desde-cero-trainer:{_TAG}"
+SERVER_IMAGE = f"llm-desde-cero-server:{_TAG}"
 
 # Variables que compose interpola o que leen los contenedores: las del entorno de quien lanza
 # las pruebas (o su .env) no deben cambiar lo que se prueba, así que se quitan y se fijan aquí.
