@@ -5,7 +5,12 @@ SHELL := /bin/bash
 # Ajustes: se pueden cambiar en la línea (make train MAX_STEPS=200) o en un fichero .env.
 -include .env
 
-PYTHON ?= python3.11
+# Python 3.11, 3.12 o 3.13. Vacío: lo elige scripts/find-python.sh (python3 si vale; si no,
+# python3.13, 3.12 o 3.11). Con PYTHON=python3.12 (o una ruta) se usa ese, tras comprobarlo.
+PYTHON ?=
+# Índice de pip para torch. Vacío: lo elige scripts/install_torch.py (la rueda CPU si no hay GPU
+# NVIDIA). Ejemplo: TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 para otro CUDA.
+TORCH_INDEX_URL ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= data/tiny_spanish.txt
@@ -28,9 +33,9 @@ TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 	--checkpoint-dir "$(CHECKPOINT_DIR)" --batch-size $(BATCH_SIZE) --block-size $(BLOCK_SIZE) \
 	--seed $(SEED) $(TRAIN_ARGS)
 
-.PHONY: help install train train-bigram generate evaluate test lint format clean
+.PHONY: help install install-dev train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench
+.PHONY: serve test-browser bench test-pythons
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -42,47 +47,94 @@ help: ## Muestra esta ayuda
 	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
 	@echo "  la lista completa: $(PY) -m server --help"
 
-$(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: hace falta $(PYTHON) (Python 3.11)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+# --- Instalación: dos conjuntos de dependencias, cada uno con su marca en .venv -----------
+# runtime (entrenar, generar, servir): torch y lo de [project].dependencies. dev (pruebas y
+# estilo) suma [project.optional-dependencies].dev: pytest, ruff, playwright, schemathesis...
+# torch va primero y aparte: scripts/install_torch.py decide de dónde (la rueda CPU de unos
+# 190 MB donde no hay GPU NVIDIA, en vez de los 2,8 GB con CUDA de PyPI) y lo explica.
+# El proyecto se instala editable (el código de la carpeta es el que corre). setuptools lo
+# anuncia con un recuadro de 10 líneas ("Editable installation...": cuidado con carpetas que se
+# llamen como el paquete, que aquí son el paquete mismo): solo ese aviso se calla.
+PIP_EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+
+$(PY):
+	@py="$$(sh scripts/find-python.sh "$(PYTHON)")" || exit 1; \
+		echo "Creando $(VENV) con $$py ($$("$$py" --version 2>&1))"; \
+		"$$py" -m venv $(VENV)
+
+$(RUNTIME_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	TORCH_INDEX_URL="$(TORCH_INDEX_URL)" $(PY) scripts/install_torch.py
+	$(PIP_EDITABLE) .
 	@touch $@
 
-install: $(VENV)/.installed ## Crea el entorno virtual .venv con las dependencias fijadas
+$(DEV_STAMP): $(RUNTIME_STAMP)
+	$(PIP_EDITABLE) ".[dev]"
+	@touch $@
 
-train: $(VENV)/.installed ## Entrena el mini GPT con los valores por defecto
+# La marca de antes (todo instalado), para objetivos escritos antes de separar los dos conjuntos.
+$(VENV)/.installed: $(DEV_STAMP)
+	@touch $@
+
+install: $(RUNTIME_STAMP) ## Crea .venv con las dependencias para entrenar, generar y servir
+
+install-dev: $(DEV_STAMP) ## Suma a .venv las de pruebas y estilo (pytest, ruff, playwright...)
+
+train: $(RUNTIME_STAMP) ## Entrena el mini GPT con los valores por defecto
 	$(PY) -m trainer --model gpt --n-embd $(N_EMBD) --n-head $(N_HEAD) --n-layer $(N_LAYER) \
 		$(TRAIN_COMMON)
 
-train-bigram: $(VENV)/.installed ## Entrena el modelo bigrama
+train-bigram: $(RUNTIME_STAMP) ## Entrena el modelo bigrama
 	$(PY) -m trainer --model bigram $(TRAIN_COMMON)
 
-generate: $(VENV)/.installed ## Genera texto con el último checkpoint (PROMPT="...")
+generate: $(RUNTIME_STAMP) ## Genera texto con el último checkpoint (PROMPT="...")
 	$(PY) -m trainer.generate --ckpt "$(CHECKPOINT_DIR)" --prompt "$(PROMPT)" \
 		--max-new-tokens $(GEN_TOKENS) --temperature $(TEMPERATURE) --top-k $(TOP_K)
 
-evaluate: $(VENV)/.installed ## Pérdida del último checkpoint en su split de validación
+evaluate: $(RUNTIME_STAMP) ## Pérdida del último checkpoint en su split de validación
 	$(PY) -m trainer.evaluate --ckpt "$(CHECKPOINT_DIR)"
 
-serve: $(VENV)/.installed ## Sirve el último checkpoint con gunicorn: API, playground y /docs
+serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs
 	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server
 
-test: $(VENV)/.installed ## Ejecuta las pruebas (pytest), salvo las de navegador y Docker
+test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo las de navegador y Docker
 	$(PY) -m pytest -q -m "not browser and not docker"
 
-test-browser: $(VENV)/.installed ## Prueba el playground en Chromium sin ventana (lo instala si falta)
+# Lo que no necesita torch (tokenizador, configuración, ajustes y errores, la instalación) con
+# cada Python 3.11–3.13 de la máquina, en entornos con solo pytest y python-dotenv en
+# $(VENV)/pythons/: torch 2.13 CPU no está en todas partes para cada versión y aquí no hace falta.
+NO_TORCH_TESTS := tests/test_tokenizer.py tests/test_no_torch.py tests/test_install.py
+test-pythons: $(DEV_STAMP) ## Pruebas sin torch con cada Python 3.11–3.13 que encuentre
+	@pins="$$($(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+		print(*[d for d in p["dependencies"] + p["optional-dependencies"]["dev"] \
+		if d.split("==")[0] in ("pytest", "python-dotenv")])')"; \
+	pys="$$(sh scripts/find-python.sh --all)"; \
+	[ -n "$$pys" ] || { echo "error: no hay ningún Python 3.11–3.13 con venv" >&2; exit 1; }; \
+	for py in $$pys; do \
+		v="$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"; \
+		env="$(VENV)/pythons/$$v"; echo "== Python $$v ($$py)"; \
+		[ -x "$$env/bin/python" ] || "$$py" -m venv "$$env" || exit 1; \
+		"$$env/bin/python" -m pip install --quiet $$pins || exit 1; \
+		PYTHONPYCACHEPREFIX="$$env/pycache" "$$env/bin/python" -W error -m compileall -q \
+			shared trainer server scripts docker tests >/dev/null || exit 1; \
+		"$$env/bin/python" -m pytest -q -p no:cacheprovider --noconftest $(NO_TORCH_TESTS) \
+			|| exit 1; \
+	done
+
+test-browser: $(DEV_STAMP) ## Prueba el playground en Chromium sin ventana (lo instala si falta)
 	bash tests/install_system_deps.sh
 	$(PY) -m pytest -q -m browser tests/server
 
-bench: $(VENV)/.installed ## Mide entrenamiento, generación, servidor y carga (BENCH_ARGS="--quick")
+bench: $(RUNTIME_STAMP) ## Mide entrenamiento, generación, servidor y carga (BENCH_ARGS="--quick")
 	$(PY) -m trainer.bench $(BENCH_ARGS)
 
-lint: $(VENV)/.installed ## Comprueba estilo y formato con ruff
+lint: $(DEV_STAMP) ## Comprueba estilo y formato con ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: $(VENV)/.installed ## Formatea el código con ruff
+format: $(DEV_STAMP) ## Formatea el código con ruff
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
@@ -125,7 +177,7 @@ logs: ## Sigue los registros del entrenador y del servidor
 smoke: ## Espera a /ready y pide un texto a /generate con curl
 	HOST="$(HOST)" PORT="$(PORT)" API_KEY="$(API_KEY)" PROMPT="$(PROMPT)" bash docker/smoke.sh
 
-lint-docker: $(VENV)/.installed ## Revisa los Dockerfile con hadolint
+lint-docker: $(DEV_STAMP) ## Revisa los Dockerfile con hadolint
 	$(VENV)/bin/hadolint --failure-threshold error docker/Dockerfile docker/trainer-cuda.Dockerfile
 
 test-docker: lint-docker ## Pruebas con contenedores reales: construir, compose up, /generate, down
