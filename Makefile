@@ -46,6 +46,8 @@ help: ## Muestra esta ayuda
 	@echo "  N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT GEN_TOKENS TEMPERATURE TOP_K"
 	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
 	@echo "  la lista completa: $(PY) -m server --help"
+	@echo "Instalación: PYTHON (3.11–3.13; vacío: lo busca) TORCH_INDEX_URL (vacío: CPU sin GPU"
+	@echo "  NVIDIA) — docs/instalar.md"
 
 # --- Instalación: dos conjuntos de dependencias, cada uno con su marca en .venv -----------
 # runtime (entrenar, generar, servir): torch y lo de [project].dependencies. dev (pruebas y
