@@ -64,8 +64,8 @@ class MemoryEstimate:
 
 
 def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
             text = f"{n:.0f}" if unit == "B" else f"{n:.1f}"
             return f"{text.replace('.', ',')} {unit}"
         n /= 1000
