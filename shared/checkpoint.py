@@ -31,8 +31,15 @@ from typing import Any
 
 import torch
 
-from shared.checkpoint_format import FORMAT_NAME, FORMAT_VERSION, Checkpoint, checkpoint_from_raw
+from shared.checkpoint_format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_ZIP_ENTRIES,
+    Checkpoint,
+    checkpoint_from_raw,
+)
 from shared.errors import CheckpointError
+from shared.memory_budget import format_bytes, memory_limit
 from shared.models import LanguageModel
 from shared.tokenizer import CharTokenizer
 
@@ -128,6 +135,10 @@ def clean_stale_temp_files(
 def _read_raw(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no existe el checkpoint '{path}'.")
+    limit, source = memory_limit("cpu")
+    size = path.stat().st_size
+    if limit is not None and size > limit:  # se lee entero a memoria: ni intentarlo
+        raise CheckpointError(f"'{path}' ocupa {format_bytes(size)}, más que {source}.")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -135,6 +146,16 @@ def _read_raw(path: Path) -> dict[str, Any]:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         # torch.save escribe siempre un zip: otra cosa es un fichero truncado o ajeno.
         raise CheckpointError(f"'{path}' está corrupto, truncado o no es un checkpoint.")
+    try:
+        entries = len(zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"'{path}' está corrupto, truncado o no es un checkpoint.") from exc
+    if entries > MAX_ZIP_ENTRIES:
+        # Un tensor por entrada: cientos de miles de tensores diminutos tardan minutos en leerse.
+        raise CheckpointError(
+            f"'{path}' tiene {entries} tensores; un checkpoint válido tiene como mucho "
+            f"{MAX_ZIP_ENTRIES}."
+        )
     try:
         raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from shared.config import MODEL_TYPES, ModelConfig, config_from_dict
+from shared.config import MAX_N_LAYER, MODEL_TYPES, ModelConfig, config_from_dict
 from shared.errors import CheckpointError, ConfigError, TokenizerError
 from shared.memory_budget import check_fits, estimate_inference
 from shared.model_shapes import Shape, optimizer_group_shapes, weight_shapes
@@ -31,6 +31,10 @@ FORMAT_VERSION = 1
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_TEXT = {"run_name": 200, "data_path": 4096, "created_at": 64}
 MAX_SETTING_TEXT = 4096
+# Cada tensor es una entrada del zip de torch.save. El mayor GPT válido (MAX_N_LAYER bloques,
+# 12 tensores por bloque y 4 fuera) guarda sus pesos y, por cada uno, dos momentos y el paso de
+# AdamW; el resto, de sobra para los generadores de muchos procesos.
+MAX_ZIP_ENTRIES = 4 * (12 * MAX_N_LAYER + 4) + 1000
 
 
 @dataclass

@@ -250,3 +250,21 @@ def test_trainer_start_cleans_stale_temp_files(tiny_data, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert not stale.exists()
+
+
+def test_huge_declared_sizes_are_refused_before_building(tmp_path, monkeypatch):
+    """En main, n_layer 12000 se construía (~21 s de arranque del servidor) y un fichero con
+    cientos de miles de tensores diminutos se leía entero, durante minutos."""
+    data = make_ckpt().to_dict()
+    data["model_config"]["n_layer"] = 12000
+    torch.save(data, tmp_path / "profundo.pt")
+    with pytest.raises(CheckpointError, match="'n_layer' no puede pasar de 512"):
+        load_checkpoint(tmp_path / "profundo.pt")
+    path = save_checkpoint(make_ckpt(), tmp_path / "normal.pt")
+    monkeypatch.setattr(ckpt_mod, "MAX_ZIP_ENTRIES", 5)
+    with pytest.raises(CheckpointError, match=r"tiene \d+ tensores; .* como mucho 5"):
+        load_checkpoint(path)
+    monkeypatch.undo()
+    monkeypatch.setenv("MEMORY_LIMIT", "1K")  # ni se lee un fichero mayor que el límite
+    with pytest.raises(CheckpointError, match=r"ocupa .* más que el límite MEMORY_LIMIT=1K"):
+        load_checkpoint(path)
