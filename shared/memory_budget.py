@@ -145,20 +145,37 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None  # "max" = sin límite
 
 
-def _cgroup_room() -> int | None:
-    """Lo que le queda al contenedor (cgroup v2 o v1) antes de su límite de memoria."""
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+def _stat_value(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    except OSError:
+        pass
+    return 0
+
+
+def _cgroup_room(base: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Lo que le queda al contenedor (cgroup v2 o v1) antes de su límite de memoria.
+
+    La caché de ficheros inactiva cuenta como usada pero el núcleo la libera cuando hace falta
+    (igual que ``docker stats``): no se resta.
+    """
+    for limit_file, usage_file, stat_key in (
+        (base / "memory.max", base / "memory.current", "inactive_file"),
         (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+            base / "memory/memory.limit_in_bytes",
+            base / "memory/memory.usage_in_bytes",
+            "total_inactive_file",
         ),
     ):
-        limit = _read_int(Path(limit_file))
+        limit = _read_int(limit_file)
         if limit is None or limit >= 2**60:  # sin límite (v1 lo escribe como un número enorme)
             continue
-        usage = _read_int(Path(usage_file)) or 0
-        return max(0, limit - usage)
+        usage = _read_int(usage_file) or 0
+        usage -= _stat_value(limit_file.with_name("memory.stat"), stat_key)
+        return max(0, limit - max(0, usage))
     return None
 
 

@@ -98,3 +98,20 @@ def test_cli_refuses_models_that_do_not_fit_before_allocating(tiny_data, tmp_pat
     assert proc.stderr.startswith("error: ") and len(proc.stderr.splitlines()) == 1
     assert re.search(expected, proc.stderr), proc.stderr
     assert not (tmp_path / "ck" / "tiny.pt").exists()
+
+
+def test_container_room_comes_from_the_cgroup_without_reclaimable_cache(tmp_path):
+    from shared.memory_budget import _cgroup_room
+
+    assert _cgroup_room(tmp_path) is None  # sin cgroup: la memoria de la máquina
+    (tmp_path / "memory.max").write_text("max\n")
+    assert _cgroup_room(tmp_path) is None  # contenedor sin límite
+    (tmp_path / "memory.max").write_text(f"{2 * 2**30}\n")
+    (tmp_path / "memory.current").write_text(f"{int(1.5 * 2**30)}\n")
+    (tmp_path / "memory.stat").write_text(f"anon 100\ninactive_file {2**30}\nactive_file 5\n")
+    assert _cgroup_room(tmp_path) == int(1.5 * 2**30)  # 2 GB − (1,5 GB − 1 GB de caché)
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text(f"{2**30}\n")
+    (v1 / "memory" / "memory.usage_in_bytes").write_text(f"{2**29}\n")
+    assert _cgroup_room(v1) == 2**29
