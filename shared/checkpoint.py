@@ -51,6 +51,7 @@ __all__ = [
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
+    "load_checkpoint_file",
     "load_latest_usable",
     "load_model",
     "save_checkpoint",
