@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import TINY_GPT_ARGS, run_module
 
 from shared.config import BigramConfig, GPTConfig
 from shared.errors import ConfigError
@@ -19,6 +18,7 @@ from shared.memory_budget import (
 )
 from shared.model_shapes import count_parameters, optimizer_group_shapes, weight_shapes
 from shared.models import build_model
+from tests.conftest import TINY_GPT_ARGS, run_module
 
 CONFIGS = [
     ("gpt", GPTConfig(vocab_size=7, block_size=5, n_embd=8, n_head=2, n_layer=3)),

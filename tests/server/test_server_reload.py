@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import requests
 import torch
-from bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
 from srv_helpers import PROMPT, ROOT, ServerProcess, assert_error, python_env, read_sse, train_tiny
 
 from shared.checkpoint import FORMAT_NAME, Checkpoint, load_checkpoint, save_checkpoint
 from shared.config import GPTConfig
 from shared.model_shapes import weight_shapes
+from tests.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
 
 WORKERS = 2
 
