@@ -28,6 +28,9 @@ GEN_TOKENS ?= 300
 TEMPERATURE ?= 0.8
 TOP_K ?= 50
 TRAIN_ARGS ?=
+# Tope de memoria del entrenador y de la carga de checkpoints (vacío = la memoria disponible).
+MEMORY_LIMIT ?=
+export MEMORY_LIMIT
 
 TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 	--checkpoint-dir "$(CHECKPOINT_DIR)" --batch-size $(BATCH_SIZE) --block-size $(BLOCK_SIZE) \

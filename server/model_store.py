@@ -1,14 +1,17 @@
 """El modelo que sirve cada worker, y su recarga en caliente.
 
-Cada worker carga el último checkpoint de CHECKPOINT_DIR tras el fork (PyTorch y fork no se
-llevan bien: nada de modelos cargados antes). Un hilo vigila el directorio cada
-RELOAD_INTERVAL segundos; si aparece un checkpoint más nuevo lo carga en un objeto nuevo, lo
-valida y cambia la referencia bajo un cerrojo. Las peticiones en curso ya tienen su referencia
-al modelo viejo y terminan con él; las nuevas usan el nuevo.
+Cada worker carga el último checkpoint utilizable de CHECKPOINT_DIR tras el fork (PyTorch y
+fork no se llevan bien: nada de modelos cargados antes), con la misma regla que la CLI
+(``shared/checkpoint.py``: orden de llegada al directorio, y se salta lo que no valida). Un
+hilo vigila el directorio cada RELOAD_INTERVAL segundos; si el último utilizable ya no es el que
+sirve (llegó otro, o el servido desapareció), lo carga en un objeto nuevo, lo valida y cambia la
+referencia bajo un cerrojo. Las peticiones en curso ya tienen su referencia al modelo viejo y
+terminan con él; las nuevas usan el nuevo.
 
-Un checkpoint que falla al cargarse (corrupto, truncado, con código malicioso...) se anota en
-el registro y se recuerda, para no reintentarlo en cada vuelta; el modelo anterior sigue
-sirviendo. Nunca se escribe nada en CHECKPOINT_DIR.
+Un checkpoint que falla al cargarse (corrupto, truncado, con metadatos inválidos, demasiado
+grande para la memoria, con código malicioso...) se anota en el registro y en /info, y se
+recuerda mientras siga en el directorio, para no reintentarlo en cada vuelta; el modelo anterior
+sigue sirviendo. Nunca se escribe nada en CHECKPOINT_DIR.
 """
 
 from __future__ import annotations
@@ -30,7 +33,17 @@ from shared.tokenizer import CharTokenizer
 log = logging.getLogger("server")
 
 # Identidad de un fichero: si cambia cualquiera de estos datos, es otro checkpoint.
-FileKey = tuple[str, int, int, int]  # (nombre, mtime_ns, tamaño, inodo)
+FileKey = tuple[str, int, int, int, int]  # (nombre, ctime_ns, mtime_ns, tamaño, inodo)
+MAX_REJECTIONS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Un checkpoint del directorio que este worker descartó, y por qué."""
+
+    file: str
+    reason: str
+    rejected_at: str
 
 
 @dataclass(frozen=True)
@@ -60,12 +73,12 @@ def _file_key(path: Path) -> FileKey | None:
         st = path.stat()
     except OSError:
         return None
-    return (path.name, st.st_mtime_ns, st.st_size, st.st_ino)
+    return (path.name, st.st_ctime_ns, st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _order(key: FileKey) -> tuple[int, str]:
-    # La misma regla que shared.checkpoint.latest_checkpoint: fecha y, si empatan, nombre.
-    return (key[1], key[0])
+def _printable(text: str) -> str:
+    # Un nombre de fichero con bytes que no son UTF-8 llega con sustitutos: JSON no los admite.
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def load_and_validate(path: Path, key: FileKey, device: torch.device) -> LoadedModel:
@@ -105,10 +118,11 @@ class ModelStore:
         self._current: LoadedModel | None = None
         self._lock = threading.Lock()  # protege _current y _failed
         self._check_lock = threading.Lock()  # una sola comprobación a la vez
-        self._failed: set[FileKey] = set()
+        self._failed: dict[FileKey, Rejection] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned_empty = False
+        self._warned_gone: FileKey | None = None
         self._on_loaded = on_loaded
         self._on_failed = on_failed
 
@@ -116,21 +130,37 @@ class ModelStore:
         with self._lock:
             return self._current
 
-    def check(self) -> bool:
-        """Busca un checkpoint más nuevo que el actual y lo carga. True si cambió el modelo.
+    def rejections(self) -> list[Rejection]:
+        """Los checkpoints descartados que siguen en el directorio, el más reciente primero."""
+        with self._lock:
+            found = list(self._failed.values())
+        return sorted(found, key=lambda r: r.rejected_at, reverse=True)[:MAX_REJECTIONS_SHOWN]
 
-        Recorre los candidatos del más nuevo al más viejo y se queda con el primero que carga:
-        así un checkpoint corrupto reciente no impide servir uno bueno algo más antiguo.
+    def _candidates(self) -> list[tuple[Path, FileKey]]:
+        """Los candidatos de la regla de shared.checkpoint, del más reciente al más antiguo."""
+        found = []
+        for path in reversed(list_checkpoints(self.directory)):
+            key = _file_key(path)
+            if key is not None:
+                found.append((path, key))
+        return found
+
+    def check(self) -> bool:
+        """Sirve el último checkpoint utilizable del directorio. True si cambió el modelo.
+
+        Recorre los candidatos del más reciente al más antiguo y se queda con el primero que
+        carga: un checkpoint reciente que no valida no impide servir uno bueno algo anterior, y
+        si el fichero servido desaparece se pasa al siguiente utilizable.
         """
         with self._check_lock:
             current = self.current()
-            floor = _order(current.key) if current else None
-            for path in reversed(list_checkpoints(self.directory)):
-                key = _file_key(path)
-                if key is None:
-                    continue
-                if floor is not None and _order(key) <= floor:
-                    break  # de aquí hacia atrás, nada más nuevo que lo que ya servimos
+            candidates = self._candidates()
+            present = {key for _, key in candidates}
+            with self._lock:  # se olvida lo que ya no está (y la lista no crece sin fin)
+                self._failed = {k: r for k, r in self._failed.items() if k in present}
+            for path, key in candidates:
+                if current is not None and key == current.key:
+                    return False  # ya servimos el último utilizable
                 with self._lock:
                     if key in self._failed:
                         continue
@@ -143,14 +173,29 @@ class ModelStore:
                     "/health y espera a que el entrenador escriba uno.",
                     self.directory,
                 )
+            elif current is not None and self._warned_gone != current.key:
+                self._warned_gone = current.key
+                log.warning(
+                    "'%s' ya no está en '%s' y no hay otro checkpoint utilizable: se sigue "
+                    "sirviendo el que está cargado (paso %d).",
+                    current.path.name, self.directory, current.checkpoint.step,
+                )  # fmt: skip
             return False
 
     def _try_load(self, path: Path, key: FileKey, previous: LoadedModel | None) -> bool:
         try:
             loaded = load_and_validate(path, key, self.device)
         except Exception as exc:  # sea cual sea el fallo, el modelo anterior sigue sirviendo
+            # Los errores del proyecto ya nombran el fichero; los demás, se lo añadimos.
+            reason = str(exc) if str(path) in str(exc) else f"'{path}': {exc}"
+            reason = _printable(reason.rstrip(".") + ".")
+            rejection = Rejection(
+                file=_printable(path.name),
+                reason=reason,
+                rejected_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            )
             with self._lock:
-                self._failed.add(key)
+                self._failed[key] = rejection
             if self._on_failed:
                 self._on_failed(path)
             keeps = (
@@ -158,9 +203,7 @@ class ModelStore:
                 if previous
                 else "Todavía no hay modelo que servir"
             )
-            # Los errores del proyecto ya nombran el fichero; los demás, se lo añadimos.
-            reason = str(exc) if str(path) in str(exc) else f"'{path}': {exc}"
-            log.error("checkpoint descartado: %s %s.", reason.rstrip(".") + ".", keeps)
+            log.error("checkpoint descartado: %s %s.", reason, keeps)
             return False
         with self._lock:
             self._current = loaded

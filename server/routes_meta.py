@@ -16,6 +16,7 @@ from server.schemas import (
     Limits,
     ModelDetails,
     ReadyResponse,
+    RejectedCheckpoint,
     Vocabulary,
 )
 from server.state import require_model, state
@@ -70,6 +71,10 @@ def info() -> Response:
             max_choices=MAX_CHOICES,
         ),
         auth_required=bool(s.api_key),
+        rejected_checkpoints=[
+            RejectedCheckpoint(file=r.file, reason=r.reason, rejected_at=r.rejected_at)
+            for r in st.store.rejections()
+        ],
     )
     return jsonify(body.model_dump())
 

@@ -181,6 +181,12 @@ class Limits(BaseModel):
     max_choices: int
 
 
+class RejectedCheckpoint(BaseModel):
+    file: str
+    reason: str
+    rejected_at: str
+
+
 class InfoResponse(BaseModel):
     ready: bool
     model: ModelDetails | None
@@ -188,6 +194,11 @@ class InfoResponse(BaseModel):
     block_size: int | None
     limits: Limits
     auth_required: bool
+    rejected_checkpoints: list[RejectedCheckpoint] = Field(
+        description="Checkpoints del directorio que este worker descartó (corruptos, con datos "
+        "inválidos, demasiado grandes...), el más reciente primero, con el motivo. Se sigue "
+        "sirviendo el modelo anterior."
+    )
 
 
 class CompletionChoice(BaseModel):

@@ -1,12 +1,20 @@
-"""Formato de checkpoint, escritura atómica y la regla del "último checkpoint".
+"""Escritura atómica de checkpoints, su lectura validada y la regla del "último utilizable".
 
 Un checkpoint es un diccionario de tipos simples y tensores, guardado con ``torch.save``.
 Se lee con ``torch.load(weights_only=True)``: nunca se deserializan objetos arbitrarios, así que
 un fichero malicioso no puede ejecutar código. Basta con ``shared/`` y el fichero para generar.
+Qué campos lleva y cómo se valida cada uno: ``shared/checkpoint_format.py``.
 
-Regla del último checkpoint de un directorio: entre los ficheros ``*.pt`` que no empiezan por
-punto (los temporales empiezan por punto), el de fecha de modificación más reciente; en caso de
-empate, el de nombre mayor.
+Regla del último checkpoint utilizable de un directorio (la misma para ``--resume``,
+``trainer.generate``/``trainer.evaluate --ckpt DIR`` y el servidor):
+
+1. Candidatos: los ficheros ``*.pt`` que no empiezan por punto (los temporales sí empiezan).
+2. Orden: el que llegó al directorio más tarde primero, según su ``ctime`` (la hora en que el
+   sistema cambió el fichero por última vez: al escribirlo, copiarlo o renombrarlo). A
+   diferencia de la fecha de modificación, ``ctime`` no se puede poner a mano (``touch -d``,
+   ``cp -p``, ``tar``), así que una fecha futura no bloquea el orden y una copia con fecha vieja
+   también cuenta como nueva. En empate, el de nombre mayor.
+3. Se usa el primero de ese orden que se lee y valida entero; los que fallan se saltan con aviso.
 """
 
 from __future__ import annotations
@@ -14,82 +22,62 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
+import time
 import zipfile
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from shared.config import ModelConfig, config_from_dict
-from shared.errors import CheckpointError, ConfigError, TokenizerError
-from shared.models import LanguageModel, build_model
+from shared.checkpoint_format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_ZIP_ENTRIES,
+    Checkpoint,
+    checkpoint_from_raw,
+)
+from shared.errors import CheckpointError
+from shared.memory_budget import format_bytes, memory_limit
+from shared.models import LanguageModel
 from shared.tokenizer import CharTokenizer
 
-FORMAT_NAME = "llm-desde-cero/checkpoint"
-FORMAT_VERSION = 1
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "clean_stale_temp_files",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_checkpoint_file",
+    "load_latest_usable",
+    "load_model",
+    "save_checkpoint",
+]
+
 SUFFIX = ".pt"
+# Temporales de save_checkpoint: ".<nombre>.pt.<pid>.tmp". Un SIGKILL a mitad de guardado los
+# deja atrás; pasado este tiempo sin cambios ya no los está escribiendo nadie.
+TEMP_RE = re.compile(r"^\.[^/]+\.pt\.\d+\.tmp$")
+STALE_TEMP_SECONDS = 15 * 60
+SkipCallback = Callable[[Path, CheckpointError], None]
 
 
-@dataclass
-class Checkpoint:
-    """Todo lo que lleva un checkpoint, ya validado."""
-
-    model_type: str
-    config: ModelConfig
-    tokenizer: CharTokenizer
-    state_dict: dict[str, torch.Tensor]
-    step: int = 0
-    train_loss: float | None = None
-    val_loss: float | None = None
-    data_sha256: str = ""
-    data_path: str = ""
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-    run_name: str = ""
-    # Lo que necesita --resume: optimizador, estado de los generadores, ajustes del entrenamiento.
-    train_state: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "model_type": self.model_type,
-            "model_config": self.config.to_dict(),
-            "vocab": self.tokenizer.to_dict(),
-            "state_dict": self.state_dict,
-            "step": self.step,
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
-            "data_sha256": self.data_sha256,
-            "data_path": self.data_path,
-            "created_at": self.created_at,
-            "run_name": self.run_name,
-            "train_state": self.train_state,
-        }
-
-    def build_model(self, device: torch.device | str = "cpu") -> LanguageModel:
-        """Crea el modelo, comprueba formas y nombres de los pesos y los carga."""
-        model = build_model(self.model_type, self.config)
-        try:
-            model.load_state_dict(self.state_dict, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise CheckpointError(
-                f"los pesos no encajan con la configuración del modelo: {first}"
-            ) from exc
-        return model.to(device)
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     """Escribe el checkpoint de forma atómica: o está entero o no está.
 
     Fichero temporal en el mismo directorio → flush + fsync → ``os.replace``. Un lector o un
-    corte de luz nunca ven un fichero a medias.
+    corte de luz nunca ven un fichero a medias. Después se borran los temporales abandonados.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temp_path(path)
     try:
         with open(tmp, "wb") as fh:
             torch.save(ckpt.to_dict(), fh)
@@ -103,30 +91,55 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
-        return path
+        dir_fd = None
+    if dir_fd is not None:
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+    clean_stale_temp_files(path.parent)
+    return path
+
+
+def clean_stale_temp_files(
+    directory: str | Path, max_age: float = STALE_TEMP_SECONDS, now: float | None = None
+) -> list[Path]:
+    """Borra los temporales de ``save_checkpoint`` sin cambios desde hace ``max_age`` segundos.
+
+    Solo los que siguen el patrón propio (``.<nombre>.pt.<pid>.tmp``); nunca otro fichero. Un
+    guardado en curso escribe sin parar, así que su temporal nunca parece viejo. Devuelve los
+    borrados.
+    """
+    now = time.time() if now is None else now
+    removed = []
     try:
-        os.fsync(dir_fd)
+        entries = list(os.scandir(directory))
     except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-    return path
-
-
-def resolve_checkpoint_path(path: str | Path) -> Path:
-    """Un fichero tal cual; un directorio, su último checkpoint."""
-    path = Path(path)
-    if path.is_dir():
-        latest = latest_checkpoint(path)
-        if latest is None:
-            raise CheckpointError(f"no hay ningún checkpoint (*.pt) en el directorio '{path}'.")
-        return latest
-    return path
+        return removed
+    for entry in entries:
+        if not TEMP_RE.match(entry.name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < max_age:
+                continue
+            os.unlink(entry.path)
+        except OSError:  # ya no está, o no es nuestro para borrarlo
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 def _read_raw(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no existe el checkpoint '{path}'.")
+    limit, source = memory_limit("cpu")
+    size = path.stat().st_size
+    if limit is not None and size > limit:  # se lee entero a memoria: ni intentarlo
+        raise CheckpointError(f"'{path}' ocupa {format_bytes(size)}, más que {source}.")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -134,6 +147,16 @@ def _read_raw(path: Path) -> dict[str, Any]:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         # torch.save escribe siempre un zip: otra cosa es un fichero truncado o ajeno.
         raise CheckpointError(f"'{path}' está corrupto, truncado o no es un checkpoint.")
+    try:
+        entries = len(zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"'{path}' está corrupto, truncado o no es un checkpoint.") from exc
+    if entries > MAX_ZIP_ENTRIES:
+        # Un tensor por entrada: cientos de miles de tensores diminutos tardan minutos en leerse.
+        raise CheckpointError(
+            f"'{path}' tiene {entries} tensores; un checkpoint válido tiene como mucho "
+            f"{MAX_ZIP_ENTRIES}."
+        )
     try:
         raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -150,63 +173,61 @@ def _read_raw(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def load_checkpoint_file(path: str | Path) -> Checkpoint:
+    """Lee y valida un fichero (en CPU). Lanza ``CheckpointError`` con un mensaje claro."""
+    path = Path(path)
+    return checkpoint_from_raw(_read_raw(path), str(path))
+
+
+def load_latest_usable(
+    directory: str | Path, on_skip: SkipCallback | None = None
+) -> tuple[Checkpoint, Path]:
+    """El último checkpoint utilizable del directorio (regla del módulo) y su ruta."""
+    directory = Path(directory)
+    candidates = list_checkpoints(directory)
+    skipped: list[str] = []
+    for path in reversed(candidates):
+        try:
+            return load_checkpoint_file(path), path
+        except CheckpointError as exc:
+            skipped.append(path.name)
+            if on_skip is not None:
+                on_skip(path, exc)
+    if skipped:
+        raise CheckpointError(
+            f"ningún checkpoint de '{directory}' se puede usar (descartados: {', '.join(skipped)})."
+        )
+    raise CheckpointError(f"no hay ningún checkpoint (*.pt) en el directorio '{directory}'.")
+
+
+def load_checkpoint(path: str | Path, on_skip: SkipCallback | None = None) -> Checkpoint:
     """Lee y valida un checkpoint (en CPU). Lanza ``CheckpointError`` con un mensaje claro.
 
-    ``path`` puede ser un directorio: entonces se lee su último checkpoint.
+    ``path`` puede ser un directorio: entonces se lee su último checkpoint utilizable, y
+    ``on_skip`` recibe cada fichero más reciente que se descarta y por qué.
     """
-    path = resolve_checkpoint_path(path)
-    raw = _read_raw(path)
-    version = raw.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise CheckpointError(
-            f"'{path}' usa la versión de formato {version!r}; esta versión del proyecto lee "
-            f"hasta la {FORMAT_VERSION}. Actualiza llm-desde-cero."
-        )
-    try:
-        tokenizer = CharTokenizer.from_dict(raw["vocab"])
-        config = config_from_dict(raw["model_type"], dict(raw["model_config"]))
-        state_dict = raw["state_dict"]
-        if not isinstance(state_dict, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state_dict.values()
-        ):
-            raise CheckpointError(f"'{path}' tiene pesos con formato inválido.")
-        ckpt = Checkpoint(
-            model_type=raw["model_type"],
-            config=config,
-            tokenizer=tokenizer,
-            state_dict=state_dict,
-            step=int(raw.get("step", 0)),
-            train_loss=raw.get("train_loss"),
-            val_loss=raw.get("val_loss"),
-            data_sha256=str(raw.get("data_sha256", "")),
-            data_path=str(raw.get("data_path", "")),
-            created_at=str(raw.get("created_at", "")),
-            run_name=str(raw.get("run_name", "")),
-            train_state=dict(raw.get("train_state") or {}),
-        )
-    except (KeyError, TypeError, ConfigError, TokenizerError) as exc:
-        raise CheckpointError(f"'{path}' está incompleto o es incoherente: {exc}") from exc
-    if tokenizer.vocab_size != config.vocab_size:
-        raise CheckpointError(
-            f"'{path}': el vocabulario tiene {tokenizer.vocab_size} caracteres pero el modelo "
-            f"espera {config.vocab_size}."
-        )
-    return ckpt
+    if Path(path).is_dir():
+        return load_latest_usable(path, on_skip)[0]
+    return load_checkpoint_file(path)
 
 
 def load_model(
-    path: str | Path, device: torch.device | str = "cpu"
+    path: str | Path, device: torch.device | str = "cpu", on_skip: SkipCallback | None = None
 ) -> tuple[LanguageModel, CharTokenizer, Checkpoint]:
     """Atajo: checkpoint → (modelo en modo evaluación, tokenizador, metadatos)."""
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, on_skip)
     model = ckpt.build_model(device)
     model.eval()
     return model, ckpt.tokenizer, ckpt
 
 
+def arrival_key(path: Path, st: os.stat_result) -> tuple[int, str]:
+    """Clave de orden de la regla del módulo: llegada al directorio (ctime) y nombre."""
+    return (st.st_ctime_ns, path.name)
+
+
 def list_checkpoints(directory: str | Path) -> list[Path]:
-    """Checkpoints del directorio, del más antiguo al más reciente según la regla del módulo."""
+    """Checkpoints candidatos del directorio, del que llegó antes al que llegó después."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -219,11 +240,11 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
         except OSError:  # borrado entre listar y mirar
             continue
         if p.is_file():
-            found.append((st.st_mtime_ns, p.name, p))
-    return [p for _, _, p in sorted(found)]
+            found.append((arrival_key(p, st), p))
+    return [p for _, p in sorted(found)]
 
 
 def latest_checkpoint(directory: str | Path) -> Path | None:
-    """El último checkpoint del directorio (ver la regla arriba), o None si no hay ninguno."""
+    """El candidato más reciente según la regla (sin leerlo), o None si no hay ninguno."""
     ckpts = list_checkpoints(directory)
     return ckpts[-1] if ckpts else None

@@ -24,10 +24,19 @@ DEFAULT_SEED = 1337
 DEFAULT_LR = {"bigram": 1e-1, "gpt": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"bigram": 0.0, "gpt": 0.1}
 
+# Topes que no dependen de la máquina (la memoria se comprueba aparte, en shared/memory_budget.py).
+# Un vocabulario de caracteres no puede tener más símbolos que Unicode (sin los sustitutos).
+MAX_VOCAB_SIZE = 0x110000 - 0x800
+# Con miles de bloques, solo construir el modelo tarda decenas de segundos aunque quepa en memoria
+# (12 000 bloques diminutos: ~21 s). 512 es mucho más de lo que cualquier lección necesita.
+MAX_N_LAYER = 512
 
-def _check_positive(name: str, value: int) -> None:
+
+def _check_positive(name: str, value: int, maximum: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"'{name}' debe ser un entero positivo (recibido: {value!r}).")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"'{name}' no puede pasar de {maximum} (recibido: {value}).")
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class BigramConfig:
     block_size: int = DEFAULT_BLOCK_SIZE
 
     def validate(self) -> None:
-        _check_positive("vocab_size", self.vocab_size)
+        _check_positive("vocab_size", self.vocab_size, MAX_VOCAB_SIZE)
         _check_positive("block_size", self.block_size)
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,18 +73,25 @@ class GPTConfig:
     attention: str = "sdpa"
 
     def validate(self) -> None:
-        for name in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer"):
+        _check_positive("vocab_size", self.vocab_size, MAX_VOCAB_SIZE)
+        _check_positive("n_layer", self.n_layer, MAX_N_LAYER)
+        for name in ("block_size", "n_embd", "n_head"):
             _check_positive(name, getattr(self, name))
         if self.n_embd % self.n_head != 0:
             raise ConfigError(
                 f"n_embd ({self.n_embd}) debe ser divisible por n_head ({self.n_head}): "
                 "cada cabeza de atención recibe n_embd / n_head dimensiones."
             )
+        # Los tipos se comprueban aquí porque la configuración también llega de un checkpoint.
+        if not isinstance(self.dropout, int | float) or isinstance(self.dropout, bool):
+            raise ConfigError(f"dropout debe ser un número (recibido: {self.dropout!r}).")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout debe estar en [0, 1) (recibido: {self.dropout}).")
-        if self.attention not in ATTENTION_KINDS:
+        if not isinstance(self.bias, bool):
+            raise ConfigError(f"bias debe ser true o false (recibido: {self.bias!r}).")
+        if not isinstance(self.attention, str) or self.attention not in ATTENTION_KINDS:
             raise ConfigError(
-                f"atención desconocida '{self.attention}'; opciones: {', '.join(ATTENTION_KINDS)}."
+                f"atención desconocida {self.attention!r}; opciones: {', '.join(ATTENTION_KINDS)}."
             )
 
     @property
@@ -93,7 +109,9 @@ def config_from_dict(model_type: str, data: dict[str, Any]) -> ModelConfig:
     """Reconstruye la configuración guardada en un checkpoint, rechazando claves extrañas."""
     cls = {"bigram": BigramConfig, "gpt": GPTConfig}.get(model_type)
     if cls is None:
-        raise ConfigError(f"tipo de modelo desconocido '{model_type}'.")
+        raise ConfigError(f"tipo de modelo desconocido {model_type!r}.")
+    if not all(isinstance(k, str) for k in data):
+        raise ConfigError("la configuración tiene claves que no son texto.")
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
     if unknown:

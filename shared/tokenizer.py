@@ -19,6 +19,9 @@ class CharTokenizer:
             raise TokenizerError("el vocabulario está vacío.")
         if any(not isinstance(c, str) or len(c) != 1 for c in chars):
             raise TokenizerError("el vocabulario debe contener caracteres sueltos.")
+        if any("\ud800" <= c <= "\udfff" for c in chars):
+            # Un sustituto suelto no es un carácter: no se puede escribir en UTF-8 ni en JSON.
+            raise TokenizerError("el vocabulario contiene sustitutos sueltos (U+D800–U+DFFF).")
         if len(set(chars)) != len(chars):
             raise TokenizerError("el vocabulario tiene caracteres repetidos.")
         self.chars: list[str] = list(chars)

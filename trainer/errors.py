@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from shared.errors import CheckpointError, LLMError
 
@@ -35,3 +36,8 @@ def run_cli(fn: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrumpido por el usuario.", file=sys.stderr)
         return 130
+
+
+def warn_skipped_checkpoint(path: Path, exc: CheckpointError) -> None:
+    """``--ckpt DIR`` / ``--resume``: el checkpoint más reciente no vale y se prueba el anterior."""
+    print(f"aviso: se salta un checkpoint: {exc} Se prueba con el anterior.", file=sys.stderr)

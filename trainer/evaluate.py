@@ -12,7 +12,7 @@ from shared.checkpoint import load_model
 from shared.device import resolve_device
 from shared.errors import DataError
 from trainer.data import read_text, split_ids
-from trainer.errors import run_cli
+from trainer.errors import run_cli, warn_skipped_checkpoint
 from trainer.evaluation import evaluate_ids
 
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
-    model, tokenizer, ckpt = load_model(args.ckpt, device)
+    model, tokenizer, ckpt = load_model(args.ckpt, device, on_skip=warn_skipped_checkpoint)
     data_path = args.data or ckpt.data_path
     if not data_path:
         raise DataError("el checkpoint no recuerda su fichero de datos: indica --data.")

@@ -9,7 +9,7 @@ from shared.checkpoint import load_model
 from shared.device import resolve_device
 from shared.generation import stream_generate
 from shared.sampling import SamplingParams
-from trainer.errors import run_cli
+from trainer.errors import run_cli, warn_skipped_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +64,7 @@ def _main(argv: list[str] | None) -> int:
 
         raise ConfigError("--num-samples debe ser al menos 1.")
     device = resolve_device(args.device)
-    model, tokenizer, _ = load_model(args.ckpt, device)
+    model, tokenizer, _ = load_model(args.ckpt, device, on_skip=warn_skipped_checkpoint)
     for i in range(args.num_samples):
         params = SamplingParams(
             max_new_tokens=args.max_new_tokens,

@@ -17,8 +17,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from shared.checkpoint import Checkpoint, save_checkpoint
+from shared.checkpoint import Checkpoint, clean_stale_temp_files, save_checkpoint
+from shared.config import ModelConfig
 from shared.device import resolve_device
+from shared.memory_budget import check_fits, estimate_training
 from shared.models import build_model, count_params
 from trainer import distributed
 from trainer.data import TextDataset, get_batch
@@ -80,9 +82,15 @@ class Trainer:
         tokenizer = self.resume.checkpoint.tokenizer if self.resume else None
         self.data = TextDataset.from_file(s.data, s.block_size, tokenizer)
         if self.resume:
-            self.model = self.resume.checkpoint.build_model(self.device)
+            config = self.resume.checkpoint.config
         else:
             config = s.model_config(self.data.tokenizer.vocab_size)
+        self._check_memory(config)
+        if self.dist.is_main:  # temporales de un guardado que un SIGKILL dejó a medias
+            clean_stale_temp_files(s.checkpoint_dir)
+        if self.resume:
+            self.model = self.resume.checkpoint.build_model(self.device)
+        else:
             self.model = build_model(s.model, config).to(self.device)
         self.model.train()
         self.optimizer = self.model.configure_optimizers(
@@ -116,6 +124,13 @@ class Trainer:
         self.metrics = MetricsLog(
             Path(s.checkpoint_dir) / f"{s.run_name}.metrics.jsonl", enabled=self.dist.is_main
         )
+
+    def _check_memory(self, config: ModelConfig) -> None:
+        """Antes de reservar nada: pesos, gradientes, AdamW y activaciones del lote, ¿caben?"""
+        # La atención explícita y la de bf16 en CPU crean las matrices T×T; sdpa en GPU, no.
+        sdpa_on_gpu = getattr(config, "attention", "") == "sdpa" and self.device.type == "cuda"
+        estimate = estimate_training(config, self.s.batch_size, attention_matrices=not sdpa_on_gpu)
+        check_fits(estimate, self.device, f"entrenar con --batch-size {self.s.batch_size}")
 
     def _restore_rng(self, state: dict[str, Any]) -> None:
         """Cada rank recupera sus generadores (lotes y dropout) tal como estaban al guardar."""

@@ -6,6 +6,9 @@ el núcleo tiene que mapear y poner a cero cada página de 4 KB otra vez. En una
 eso es caro: medido en docs/BENCHMARKS.md, el paso bf16 del GPT 6×384 va un ~30 % más lento.
 Con ``mallopt`` le pedimos que sirva todo desde su montículo y no lo devuelva: después del primer
 paso la memoria se reutiliza. El precio: el proceso no devuelve memoria hasta que termina.
+
+Cuánta memoria pedirá un modelo (y el rechazo de lo que no cabe, antes de reservar nada) está en
+``shared/memory_budget.py``: el servidor también lo usa al cargar checkpoints.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
-from shared.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint
+from shared.checkpoint import Checkpoint, load_checkpoint, load_latest_usable
 from shared.errors import CheckpointError
+from trainer.errors import warn_skipped_checkpoint
 
 
 @dataclass
@@ -36,13 +37,17 @@ def restore_rng(state: dict[str, Any], batch_gen: torch.Generator) -> None:
 
 
 def find_resume_checkpoint(resume: str, checkpoint_dir: str) -> Path:
+    """El fichero indicado, o el último utilizable de --checkpoint-dir (shared.checkpoint)."""
     if resume != "latest":
         return Path(resume)
-    path = latest_checkpoint(checkpoint_dir)
-    if path is None:
+    if not Path(checkpoint_dir).is_dir():
         raise CheckpointError(
             f"--resume: no hay ningún checkpoint en '{checkpoint_dir}' desde el que continuar."
         )
+    try:
+        _, path = load_latest_usable(checkpoint_dir, on_skip=warn_skipped_checkpoint)
+    except CheckpointError as exc:
+        raise CheckpointError(f"--resume: {exc}") from exc
     return path
 
 

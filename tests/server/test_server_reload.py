@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -20,7 +21,10 @@ import requests
 import torch
 from srv_helpers import PROMPT, ROOT, ServerProcess, assert_error, python_env, read_sse, train_tiny
 
-from shared.checkpoint import FORMAT_NAME, load_checkpoint, save_checkpoint
+from shared.checkpoint import FORMAT_NAME, Checkpoint, load_checkpoint, save_checkpoint
+from shared.config import GPTConfig
+from shared.model_shapes import weight_shapes
+from tests.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
 
 WORKERS = 2
 
@@ -216,3 +220,126 @@ def test_6_a_good_newer_checkpoint_still_loads(lifecycle: tuple[ServerProcess, P
     assert sorted(p.name for p in ckdir.iterdir()) == [
         "tiny.metrics.jsonl", "tiny.pt", "zz-truncado.pt", "zzz-malicioso.pt", "zzzz-nuevo.pt",
     ]  # fmt: skip
+
+
+# --- Checkpoints que se dejan leer pero no valen, y los bordes de la regla del último ---------
+
+GOOD_STEP = 40
+
+
+def _strict_json(text: str) -> dict:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"JSON inválido: contiene {name}")
+
+    return json.loads(text, parse_constant=refuse)  # NaN/Infinity no son JSON
+
+
+def _info(srv: ServerProcess) -> dict:
+    resp = srv.get("/info")
+    assert resp.status_code == 200, resp.text
+    return _strict_json(resp.text)
+
+
+def _small_file_big_block(tokenizer_source: Path, path: Path) -> None:
+    """Un checkpoint coherente de ~140 KB que declara block_size 16384: al construirlo pediría
+    3 máscaras causales de 16384² bytes (805 MB), más que MEMORY_LIMIT=500M."""
+    ckpt = load_checkpoint(tokenizer_source)
+    cfg = GPTConfig(
+        vocab_size=ckpt.tokenizer.vocab_size, block_size=16384, n_embd=2, n_head=1, n_layer=3
+    )
+    weights = {k: torch.zeros(shape) for k, shape in weight_shapes(cfg).items()}
+    save_checkpoint(Checkpoint("gpt", cfg, ckpt.tokenizer, weights, step=5), path)
+
+
+@pytest.fixture(scope="module")
+def guarded(
+    checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, Path]]:
+    ckdir = tmp_path_factory.mktemp("ckpt-guardado")
+    shutil.copy2(checkpoint, ckdir / "tiny.pt")
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("servidor-guardado"),
+        CHECKPOINT_DIR=str(ckdir),
+        WEB_CONCURRENCY="1",
+        RELOAD_INTERVAL="0.3",
+        MEMORY_LIMIT="500M",
+    ).start()
+    with srv:
+        srv.wait_until(lambda: steps_seen(srv, 1) == {GOOD_STEP}, what="sirve tiny.pt")
+        yield srv, ckdir
+
+
+def test_7_bad_checkpoints_are_refused_like_the_cli(guarded: tuple[ServerProcess, Path]) -> None:
+    """En main, val_loss="abc" dejaba /info, /ready y /generate en 500, un vocabulario con un
+    sustituto suelto rompía /info y /openapi.json, y NaN salía como JSON inválido."""
+    srv, ckdir = guarded
+    time.sleep(0.05)  # los inválidos llegan después que tiny.pt (regla por orden de llegada)
+    paths = write_bad_checkpoints(ckdir / "tiny.pt", ckdir)
+    _small_file_big_block(ckdir / "tiny.pt", ckdir / "block-16384.pt")
+    expected = {p.name: text for p, (_, _, text) in zip(paths, BAD_CHECKPOINTS, strict=True)}
+    expected["block-16384.pt"] = "más que el límite MEMORY_LIMIT=500M"
+    assert (ckdir / "block-16384.pt").stat().st_size < 200_000
+
+    def all_refused() -> bool:
+        return {r["file"] for r in _info(srv)["rejected_checkpoints"]} == set(expected)
+
+    srv.wait_until(all_refused, what="el servidor descarta todos los ficheros inválidos")
+    info = _info(srv)
+    assert info["model"]["step"] == GOOD_STEP and info["model"]["file"] == "tiny.pt"
+    reasons = {r["file"]: r["reason"] for r in info["rejected_checkpoints"]}
+    for name, text in expected.items():
+        assert reasons[name].startswith(f"'{ckdir / name}' no es válido: "), reasons[name]
+        assert text in reasons[name], (name, reasons[name])
+        assert f"checkpoint descartado: {reasons[name]} Se sigue sirviendo 'tiny.pt'" in srv.log()
+    assert srv.get("/ready").json()["model"]["step"] == GOOD_STEP
+    assert srv.post("/generate", {"prompt": PROMPT, "max_new_tokens": 5}).status_code == 200
+    assert srv.get("/openapi.json").status_code == 200
+
+    # La CLI rechaza los mismos ficheros por el mismo motivo, palabra por palabra, y cae en el
+    # mismo tiny.pt que sirve el servidor.
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.generate", "--ckpt", str(ckdir), "--device", "cpu",
+         "--max-new-tokens", "3", "--seed", "1"],
+        cwd=ROOT, env=python_env(MEMORY_LIMIT="500M", OMP_NUM_THREADS="1"),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("aviso: ")]
+    assert sorted(warnings) == sorted(
+        f"aviso: se salta un checkpoint: {reason} Se prueba con el anterior."
+        for reason in reasons.values()
+    )
+
+
+def _wait_step(srv: ServerProcess, step: int, what: str) -> None:
+    srv.wait_until(lambda: _info(srv)["model"]["step"] == step, what=what)
+
+
+def _variant(source: Path, dest: Path, step: int) -> Path:
+    ckpt = load_checkpoint(source)
+    ckpt.step = step
+    return save_checkpoint(ckpt, dest)
+
+
+def test_8_reload_follows_arrival_not_mtime(
+    guarded: tuple[ServerProcess, Path], tmp_path: Path
+) -> None:
+    """En main: un fichero con fecha futura fijaba el modelo servido (ni uno nuevo ni borrarlo
+    lo cambiaba) y una copia ``cp -p`` de un paso más nuevo no se cargaba nunca."""
+    srv, ckdir = guarded
+    future = _variant(ckdir / "tiny.pt", ckdir / "futuro.pt", 100)
+    year_3000 = 32_503_680_000 * 10**9
+    os.utime(future, ns=(year_3000, year_3000))
+    _wait_step(srv, 100, "sirve futuro.pt")
+    _variant(ckdir / "tiny.pt", ckdir / "nuevo.pt", 200)
+    _wait_step(srv, 200, "un checkpoint nuevo gana al de fecha futura")
+    outside = _variant(ckdir / "tiny.pt", tmp_path / "paso-300.pt", 300)
+    os.utime(outside, ns=(10**9, 10**9))  # fecha de 1970
+    shutil.copy2(outside, ckdir / "copia.pt")  # cp -p: conserva la fecha vieja
+    _wait_step(srv, 300, "la copia cp -p se carga")
+    (ckdir / "copia.pt").unlink()
+    (ckdir / "nuevo.pt").unlink()
+    _wait_step(srv, 100, "al borrar el servido, el último utilizable que queda")
+    future.unlink()
+    _wait_step(srv, GOOD_STEP, "y después tiny.pt (los inválidos se siguen saltando)")
+    assert srv.get("/ready").json()["model"]["step"] == GOOD_STEP
