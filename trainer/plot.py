@@ -123,9 +123,11 @@ def draw_curves(curves: list[Curve], out: Path, title: str) -> Path:
     for i, c in enumerate(curves):
         color = f"C{i % 10}"
         if c.val:
-            ax.plot(c.val_steps, c.val, color=color, marker="o", ms=3, label=f"{c.label} (val)")
+            val_label = f"{c.label} (validación)"
+            ax.plot(c.val_steps, c.val, color=color, marker="o", ms=3, label=val_label)
         if c.train:
-            ax.plot(c.train_steps, c.train, color=color, ls="--", label=f"{c.label} (train)")
+            train_label = f"{c.label} (entrenamiento)"
+            ax.plot(c.train_steps, c.train, color=color, ls="--", label=train_label)
         if c.final_val is not None:
             ax.plot([c.final_step], [c.final_val], color=color, marker="*", ms=10, ls="none")
     ax.set_title(title)
@@ -193,7 +195,8 @@ def _main(argv: list[str] | None) -> int:
         raise PlotError("hace falta matplotlib (make install lo instala).") from exc
     except OSError as exc:
         raise PlotError(f"no se puede escribir '{args.out}': {exc.strerror or exc}.") from exc
-    print(f"Figura con {len(curves)} ejecuciones: {out}")
+    n = len(curves)
+    print(f"Figura con {n} {'ejecución' if n == 1 else 'ejecuciones'}: {out}")
     return 0
 
 
