@@ -109,7 +109,7 @@ table { border-collapse: collapse; margin: 1rem 0; }
 th, td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 pre { background: #f6f6f6; padding: .5rem; white-space: pre-wrap; margin: .2rem 0 .8rem; }
-.muestra { color: #555; font-size: .9rem; }
+td.muestra { text-align: left; vertical-align: top; width: 45%; }
 .incompleta { background: #fff3cd; padding: .5rem; }
 """
 
@@ -135,7 +135,7 @@ def page(summary: dict[str, Any]) -> str:
         f"<style>{STYLE}</style></head><body>",
         "<h1>Comparación: bigrama frente a mini GPT</h1>",
         warning,
-        f"<p>{e(intro_text(summary))}</p>",
+        f"<p>{e(intro_text(summary).replace('`', ''))}</p>",
         "<h2>El bigrama frente al GPT</h2>",
         "<p>Líneas continuas: validación; discontinuas: entrenamiento. El bigrama se estanca "
         "pronto: solo ve el último carácter. El GPT sigue bajando mientras la atención aprende "
@@ -162,18 +162,35 @@ def page(summary: dict[str, Any]) -> str:
             f'<a href="{e(row["log"])}">registro</a>, checkpoint <code>{e(row["checkpoint"])}'
             "</code></li>"
         )
-    parts += ["</ul>", "<h2>Muestras (misma semilla en todos los modelos)</h2>"]
+    parts += [
+        "</ul>",
+        "<h2>Muestras</h2>",
+        "<p>Misma semilla y mismo comienzo en todos los modelos. Filas: temperatura (baja = "
+        "conservadora, alta = creativa); columnas: top-k (solo compiten los k caracteres más "
+        "probables).</p>",
+    ]
     for row in summary["runs"]:
-        parts.append(f"<h3>{e(row['label'])}</h3>")
-        for s in row["samples"]:
-            top_k = s["top_k"] or "sin límite"
-            parts.append(
-                f'<div class="muestra">temperatura {e(str(s["temperature"]))}, '
-                f"top-k {e(str(top_k))}, semilla {e(str(s['seed']))}</div>"
-                f"<pre><b>{e(s['prompt'])}</b>{e(s['text'])}</pre>"
-            )
+        parts += [f"<h3>{e(row['label'])}</h3>", sample_grid(row["samples"])]
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p) + "\n"
+
+
+def sample_grid(samples: list[dict[str, Any]]) -> str:
+    """Una tabla por modelo: una fila por temperatura, una columna por top-k."""
+    e = html.escape
+    temps = list(dict.fromkeys(s["temperature"] for s in samples))
+    top_ks = list(dict.fromkeys(s["top_k"] for s in samples))
+    by_cell = {(s["temperature"], s["top_k"]): s for s in samples}
+    head = "".join(f"<th>top-k {e(str(k or 'sin límite'))}</th>" for k in top_ks)
+    rows = []
+    for t in temps:
+        cells = []
+        for k in top_ks:
+            s = by_cell.get((t, k))
+            text = f"<pre><b>{e(s['prompt'])}</b>{e(s['text'])}</pre>" if s else ""
+            cells.append(f'<td class="muestra">{text}</td>')
+        rows.append(f"<tr><th>T = {e(str(t))}</th>{''.join(cells)}</tr>")
+    return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
 def write_pages(summary: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
