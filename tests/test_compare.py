@@ -175,3 +175,20 @@ def test_ctrl_c_keeps_what_is_finished(tmp_path):
     stdout, _ = interrupt_when(start_compare(data, out), marker)
     assert "bigrama: reutilizada" in stdout and "bigrama: entrenando" not in stdout
     assert load_summary(out)["counts"] == {"planned": 7, "trained": 0, "reused": 1, "missing": 6}
+
+
+def test_bad_input_is_a_clean_error_before_training(tmp_path):
+    short = tmp_path / "corto.txt"
+    short.write_text("hola mundo\n" * 50, encoding="utf-8")
+    good = tmp_path / "bueno.txt"
+    good.write_text(tiny_text(), encoding="utf-8")
+    cases = [
+        (["--data", str(short)], "demasiado corto para comparar"),
+        (["--data", str(tmp_path / "no.txt")], "no existe el fichero de datos"),
+        (["--data", str(good), "--max-steps", "0"], "--max-steps debe ser positivo"),
+    ]
+    for args, message in cases:
+        proc = run_module("trainer.compare", *args, "--out", str(tmp_path / "x"), "--quick")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("error: ") and message in proc.stderr, proc.stderr
+    assert not list(tmp_path.rglob("*.pt"))  # nada se entrenó

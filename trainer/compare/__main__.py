@@ -13,7 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from shared import config as defaults
-from shared.errors import ConfigError
+from shared.errors import ConfigError, DataError
 from shared.sampling import SamplingParams
 from trainer.compare.figures import curves_for, draw_all_curves, draw_sweeps
 from trainer.compare.plan import (
@@ -29,7 +29,7 @@ from trainer.compare.plan import (
 from trainer.compare.report import sweep_table, write_json, write_pages
 from trainer.compare.runs import RunFiles, data_digest, load_record, run_key, train_run
 from trainer.compare.samples import samples_for, sampling_grid
-from trainer.data import read_text
+from trainer.data import VAL_FRACTION, read_text
 from trainer.errors import OutputDirError, run_cli
 from trainer.plot import PlotError, draw_curves
 
@@ -186,9 +186,22 @@ def draw_figures(rows: list[dict], by_name: dict[str, dict], out: Path) -> None:
         raise PlotError("hace falta matplotlib (make install lo instala).") from exc
 
 
+def check_length(text: str, path: str) -> None:
+    """La validación (10 %) debe dar para una ventana del bloque más largo del barrido."""
+    longest = max(v for sweep in SWEEPS if sweep.setting == "block_size" for v, _ in sweep.points)
+    n_val = len(text) - int(len(text) * (1 - VAL_FRACTION))
+    if n_val < longest + 2:
+        raise DataError(
+            f"el texto de '{path}' es demasiado corto para comparar: tiene {len(text)} "
+            f"caracteres y el barrido usa bloques de hasta {longest}, así que necesita al menos "
+            f"{(longest + 2) * 10}."
+        )
+
+
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     text = read_text(args.data)  # mismos errores claros que el entrenador
+    check_length(text, args.data)
     profile: Profile = adjusted(QUICK if args.quick else FULL, args.max_steps, args.sample_chars)
     if profile.max_steps <= 0 or profile.sample_chars < 0:
         raise ConfigError("--max-steps debe ser positivo y --sample-chars no negativo.")
