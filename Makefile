@@ -31,6 +31,9 @@ TRAIN_ARGS ?=
 # Tope de memoria del entrenador y de la carga de checkpoints (vacío = la memoria disponible).
 MEMORY_LIMIT ?=
 export MEMORY_LIMIT
+COMPARE_OUT ?= build/comparacion
+QUICK ?=
+COMPARE_ARGS ?=
 
 TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 	--checkpoint-dir "$(CHECKPOINT_DIR)" --batch-size $(BATCH_SIZE) --block-size $(BLOCK_SIZE) \
@@ -38,7 +41,7 @@ TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 
 .PHONY: help install install-dev train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench test-pythons
+.PHONY: serve test-browser bench test-pythons compare figures
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -47,6 +50,7 @@ help: ## Muestra esta ayuda
 	@echo
 	@echo "Ajustes (en la línea o en .env): DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD N_HEAD"
 	@echo "  N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT GEN_TOKENS TEMPERATURE TOP_K"
+	@echo "Comparación: QUICK=1 (versión corta) COMPARE_OUT COMPARE_ARGS"
 	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
 	@echo "  la lista completa: $(PY) -m server --help"
 	@echo "Instalación: PYTHON (3.11–3.13; vacío: lo busca) TORCH_INDEX_URL (vacío: CPU sin GPU"
@@ -100,6 +104,20 @@ generate: $(RUNTIME_STAMP) ## Genera texto con el último checkpoint (PROMPT="..
 
 evaluate: $(RUNTIME_STAMP) ## Pérdida del último checkpoint en su split de validación
 	$(PY) -m trainer.evaluate --ckpt "$(CHECKPOINT_DIR)"
+
+compare: $(RUNTIME_STAMP) ## Bigrama vs GPT y barrido bloque/capas/cabezas: informe HTML (QUICK=1)
+	$(PY) -m trainer.compare --data "$(DATA)" --out "$(COMPARE_OUT)" --device $(DEVICE) \
+		--seed $(SEED) $(if $(QUICK),--quick) $(COMPARE_ARGS)
+
+# Las figuras de docs/aprender.md: la comparación rápida con el texto del proyecto, desde cero.
+FIGURES_OUT := build/figuras
+figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rápida, ~1 min de CPU)
+	rm -rf "$(FIGURES_OUT)"
+	$(PY) -m trainer.compare --data data/tiny_spanish.txt --out "$(FIGURES_OUT)" --quick
+	mkdir -p docs/img
+	cp "$(FIGURES_OUT)"/bigrama-gpt.png "$(FIGURES_OUT)"/curvas.png "$(FIGURES_OUT)"/barrido.png docs/img/
+	$(PY) -m trainer.plot "$(FIGURES_OUT)"/runs/bigrama-*.pt --out docs/img/bigrama.png \
+		--title "El bigrama: 200 pasos con data/tiny_spanish.txt"
 
 serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs
 	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server

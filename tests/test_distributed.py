@@ -56,7 +56,10 @@ def test_two_processes_train_and_rank0_alone_writes(tiny_data, tmp_path):
     assert [r["step"] for r in records if "val_loss" in r] == [10, 20, 30]
     vals = [r["val_loss"] for r in records if "val_loss" in r]
     assert all(math.isfinite(v) for v in vals) and vals[-1] < vals[0] - 0.05
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.metrics.jsonl", "ddp.pt", "mini.txt"]
+    # Solo el rank 0 escribe: checkpoint, métricas y su curva.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ddp.metrics.jsonl", "ddp.png", "ddp.pt", "mini.txt",
+    ]  # fmt: skip
 
     model, tokenizer, ckpt = load_model(tmp_path / "ddp.pt")
     assert ckpt.step == 30 and math.isclose(

@@ -218,7 +218,8 @@ def test_6_a_good_newer_checkpoint_still_loads(lifecycle: tuple[ServerProcess, P
     assert 'llm_checkpoint_loads_total{result="error"} 4.0' in metrics  # 2 ficheros × 2 workers
     # El servidor nunca escribe en CHECKPOINT_DIR (en Docker es de solo lectura).
     assert sorted(p.name for p in ckdir.iterdir()) == [
-        "tiny.metrics.jsonl", "tiny.pt", "zz-truncado.pt", "zzz-malicioso.pt", "zzzz-nuevo.pt",
+        "tiny.metrics.jsonl", "tiny.png", "tiny.pt", "zz-truncado.pt", "zzz-malicioso.pt",
+        "zzzz-nuevo.pt",
     ]  # fmt: skip
 
 
