@@ -3,40 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 
-from shared.checkpoint import load_model
+from shared.checkpoint import load_model, resolve_checkpoint_path
 from shared.device import resolve_device
+from shared.errors import ConfigError
 from shared.generation import stream_generate
 from shared.sampling import SamplingParams
+from trainer.argparse_es import SpanishArgumentParser, finite_float
 from trainer.errors import run_cli
+from trainer.numbers import fmt_float, fmt_int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer.generate",
-        description="Genera texto carácter a carácter con un checkpoint entrenado.",
-        epilog='Ejemplo: python -m trainer.generate --ckpt checkpoints/gpt.pt --prompt "Hola" '
-        "--temperature 0.8 --top-k 50",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Genera texto carácter a carácter con un checkpoint entrenado. El texto sale "
+        "por la salida estándar; qué checkpoint y qué semilla se usaron, por la de errores.",
+        epilog="Ejemplo: python -m trainer.generate --ckpt checkpoints/gpt --prompt Hola "
+        "--temperature 0.8 --top-k 50 --seed 7",
     )
     p.add_argument(
         "--ckpt",
+        metavar="RUTA",
         required=True,
         help="checkpoint (.pt), o un directorio para usar su último checkpoint",
     )
-    p.add_argument("--prompt", default="", help="texto inicial (vacío = un salto de línea)")
+    p.add_argument(
+        "--prompt", metavar="TEXTO", default="", help="texto inicial (vacío = un salto de línea)"
+    )
     p.add_argument("--max-new-tokens", type=int, default=300, help="caracteres a generar")
     p.add_argument(
         "--temperature",
-        type=float,
+        type=finite_float(),
         default=1.0,
         help="0 = siempre el más probable; <1 conservador; >1 creativo",
     )
     p.add_argument("--top-k", type=int, default=0, help="solo los k más probables (0 = todos)")
     p.add_argument(
         "--top-p",
-        type=float,
+        type=finite_float(),
         default=1.0,
         help="solo el núcleo con probabilidad acumulada p (1 = todos)",
     )
@@ -44,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=None,
-        help="semilla: la misma da el mismo texto (por defecto, aleatoria)",
+        help="semilla: la misma da el mismo texto (por defecto, una al azar, que se muestra "
+        "para poder repetirla)",
     )
     p.add_argument(
         "--num-samples",
@@ -52,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="cuántas muestras; la muestra i usa la semilla + i",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N o mps")
+    p.add_argument(
+        "--device", metavar="DISPOSITIVO", default="auto", help="auto, cpu, cuda, cuda:N o mps"
+    )
     p.add_argument("--no-cache", action="store_true", help="desactivar la caché KV (más lento)")
     return p
 
@@ -60,18 +70,27 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.num_samples < 1:
-        from shared.errors import ConfigError
-
         raise ConfigError("--num-samples debe ser al menos 1.")
     device = resolve_device(args.device)
-    model, tokenizer, _ = load_model(args.ckpt, device)
+    path = resolve_checkpoint_path(args.ckpt)  # un directorio: su último checkpoint
+    model, tokenizer, ckpt = load_model(path, device)
+    # Siempre con semilla: si el texto sale bien, se puede repetir con --seed.
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
+    val = "" if ckpt.val_loss is None else f", pérdida de validación {fmt_float(ckpt.val_loss)}"
+    print(
+        f"checkpoint: {path} ({ckpt.model_type}, paso {fmt_int(ckpt.step)}{val}) · "
+        f"semilla {seed}\n"
+        f"para repetirlo: --seed {seed} (con make: make generate GEN_SEED={seed})",
+        file=sys.stderr,
+        flush=True,
+    )
     for i in range(args.num_samples):
         params = SamplingParams(
             max_new_tokens=args.max_new_tokens,
             temperature=args.temperature,
             top_k=args.top_k,
             top_p=args.top_p,
-            seed=None if args.seed is None else args.seed + i,
+            seed=seed + i,
             use_cache=not args.no_cache,
         )
         params.validate()

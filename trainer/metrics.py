@@ -13,6 +13,11 @@ class MetricsLog:
         self.path = path
         self.enabled = enabled
 
+    def reset(self) -> None:
+        """Empieza el fichero de cero (un entrenamiento nuevo con un nombre ya usado)."""
+        if self.enabled:
+            self.path.unlink(missing_ok=True)
+
     def write(self, **record: Any) -> None:
         if not self.enabled:
             return
