@@ -76,6 +76,21 @@ def _main(argv: list[str] | None) -> int:
     model, tokenizer, ckpt = load_model(path, device)
     # Siempre con semilla: si el texto sale bien, se puede repetir con --seed.
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
+    samples = [
+        SamplingParams(
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=seed + i,
+            use_cache=not args.no_cache,
+        )
+        for i in range(args.num_samples)
+    ]
+    # Ajustes y prompt se validan antes de escribir nada, para no dejar salida a medias.
+    for params in samples:
+        params.validate()
+    tokenizer.encode(args.prompt)
     val = "" if ckpt.val_loss is None else f", pérdida de validación {fmt_float(ckpt.val_loss)}"
     print(
         f"checkpoint: {path} ({ckpt.model_type}, paso {fmt_int(ckpt.step)}{val}) · "
@@ -84,20 +99,9 @@ def _main(argv: list[str] | None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    for i in range(args.num_samples):
-        params = SamplingParams(
-            max_new_tokens=args.max_new_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            seed=seed + i,
-            use_cache=not args.no_cache,
-        )
-        params.validate()
+    for i, params in enumerate(samples):
         if args.num_samples > 1:
             print(f"--- muestra {i + 1} ---")
-        # Se valida el prompt antes de escribir nada, para no dejar salida a medias.
-        tokenizer.encode(args.prompt)
         sys.stdout.write(args.prompt)
         for ch in stream_generate(model, tokenizer, args.prompt, params, device):
             sys.stdout.write(ch.text)
