@@ -70,6 +70,7 @@ def info() -> Response:
             max_choices=MAX_CHOICES,
         ),
         auth_required=bool(s.api_key),
+        checkpoint_dir=str(s.checkpoint_dir),
     )
     return jsonify(body.model_dump())
 
@@ -93,6 +94,15 @@ def docs() -> str:
     loaded = st.store.current()
     doc = build_openapi(st.settings, loaded.tokenizer.chars if loaded else None)
     return render_template("docs.html", doc=doc)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    # Los navegadores lo piden siempre: un SVG pequeño en vez de un 404 en cada visita.
+    resp = current_app.send_static_file("favicon.svg")
+    resp.mimetype = "image/svg+xml"
+    resp.cache_control.max_age = 86400
+    return resp
 
 
 @bp.get("/")

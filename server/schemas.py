@@ -188,6 +188,7 @@ class InfoResponse(BaseModel):
     block_size: int | None
     limits: Limits
     auth_required: bool
+    checkpoint_dir: str  # de qué carpeta sirve (checkpoints/gpt, checkpoints/bigram...)
 
 
 class CompletionChoice(BaseModel):
