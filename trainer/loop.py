@@ -35,7 +35,7 @@ from trainer.settings import TrainSettings
 # Lo que dice la barra de progreso en cada momento.
 TRAINING = "entrenando"
 EVALUATING = "evaluando…"
-FINAL_EVALUATION = "evaluación final (todo el split de validación)…"
+FINAL_EVALUATION = "evaluación final…"  # exacta, sobre todo el split de validación
 
 BETAS = (0.9, 0.99)  # beta2 algo menor que 0.999: más estable con lotes pequeños
 
@@ -286,7 +286,10 @@ class Trainer:
             f"entrenamiento, {fmt_int(len(self.data.val))} de validación, vocabulario de "
             f"{self.data.tokenizer.vocab_size})."
         )
-        self.log(f"Checkpoints en {self.ckpt_path} (cada {fmt_int(s.eval_interval)} pasos).")
+        self.log(
+            f"Checkpoints en {self.ckpt_path} "
+            f"(cada {fmt_int(s.eval_interval)} pasos y al terminar)."
+        )
         self.log(f"Precisión: {describe_dtype(self.dtype, self.device)}.")
         if self.dist.enabled:
             n = self.dist.world_size
