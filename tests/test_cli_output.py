@@ -106,3 +106,13 @@ def test_evaluate_prints_spanish_numbers_and_json_stays_json(tiny_checkpoint):
     assert re.search(r"^pérdida: \d+,\d{4} nats/carácter \(\d+,\d{4} bits/carácter\)$", human, re.M)
     raw = run_module("trainer.evaluate", "--ckpt", str(tiny_checkpoint), "--json", check=True)
     assert re.search(r'"loss": \d+\.\d+', raw.stdout)
+
+
+def test_generate_points_at_checkpoints_left_in_the_old_shared_folder(tiny_checkpoint, tmp_path):
+    # Antes, todo iba a checkpoints/; ahora make generate mira checkpoints/gpt.
+    old = tmp_path / "checkpoints"
+    old.mkdir()
+    (old / "viejo.pt").write_bytes(tiny_checkpoint.read_bytes())
+    proc = run_module("trainer.generate", "--ckpt", str(old / "gpt"))
+    assert proc.returncode == 3 and proc.stderr.startswith("error: no hay ningún checkpoint")
+    assert f"CHECKPOINT_DIR={old}" in proc.stderr and "Traceback" not in proc.stderr

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from pathlib import Path
 
 from shared.checkpoint import load_model, resolve_checkpoint_path
+from shared.config import MODEL_TYPES
 from shared.device import resolve_device
-from shared.errors import ConfigError
+from shared.errors import CheckpointError, ConfigError
 from shared.generation import stream_generate
 from shared.sampling import SamplingParams
 from trainer.argparse_es import SpanishArgumentParser, finite_float
@@ -67,12 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def find_checkpoint(ckpt: str) -> Path:
+    """Un fichero, o el último checkpoint de un directorio. Si checkpoints/<modelo> no tiene
+    ninguno pero checkpoints/ sí (la disposición antigua, todo junto), lo dice."""
+    folder = Path(ckpt)
+    if folder.name in MODEL_TYPES and not folder.is_file() and not list(folder.glob("*.pt")):
+        if list(folder.parent.glob("*.pt")):
+            raise CheckpointError(
+                f"no hay ningún checkpoint en '{folder}', pero sí en '{folder.parent}' (de antes "
+                f"de que cada modelo tuviera su carpeta): muévelos a '{folder}' o usa "
+                f"CHECKPOINT_DIR={folder.parent}."
+            )
+    return resolve_checkpoint_path(folder)  # un directorio: su último checkpoint
+
+
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.num_samples < 1:
         raise ConfigError("--num-samples debe ser al menos 1.")
     device = resolve_device(args.device)
-    path = resolve_checkpoint_path(args.ckpt)  # un directorio: su último checkpoint
+    path = find_checkpoint(args.ckpt)
     model, tokenizer, ckpt = load_model(path, device)
     # Siempre con semilla: si el texto sale bien, se puede repetir con --seed.
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
