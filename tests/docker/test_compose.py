@@ -64,6 +64,17 @@ def test_compose_files_are_valid_and_safe_by_default() -> None:
     assert "depends_on" not in gpu["server"]
 
 
+def test_trainer_and_server_share_one_folder_per_model() -> None:
+    # Un modelo por carpeta, como make train / make train-bigram: MODEL cambia las dos a la vez.
+    cases = [({}, "/checkpoints/gpt"), ({"MODEL": "bigram"}, "/checkpoints/bigram")]
+    for settings, folder in cases:
+        config = json.loads(
+            Project(settings=settings).compose("config", "--format", "json").stdout
+        )["services"]
+        assert config["trainer"]["environment"]["CHECKPOINT_DIR"] == folder
+        assert config["server"]["environment"]["CHECKPOINT_DIR"] == folder
+
+
 def test_generate_answers_after_a_short_training(stack: Project) -> None:
     # /health responde en cuanto gunicorn escucha, antes de que exista ningún checkpoint.
     assert poll(lambda: http("GET", f"{stack.url}/health")[0] == 200, 120), "/health no responde"
