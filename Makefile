@@ -16,7 +16,10 @@ PY := $(VENV)/bin/python
 DATA ?= data/tiny_spanish.txt
 MAX_STEPS ?= 2000
 DEVICE ?= auto
-CHECKPOINT_DIR ?= checkpoints
+# Un modelo por carpeta: make train escribe en checkpoints/gpt y make train-bigram en
+# checkpoints/bigram. MODEL elige cuál usan generate, evaluate y serve (MODEL=bigram).
+MODEL ?= gpt
+CHECKPOINT_DIR ?= checkpoints/$(MODEL)
 N_EMBD ?= 128
 N_HEAD ?= 4
 N_LAYER ?= 2
@@ -27,6 +30,8 @@ PROMPT ?= Hola
 GEN_TOKENS ?= 300
 TEMPERATURE ?= 0.8
 TOP_K ?= 50
+# Vacía = una semilla al azar, que make generate muestra para poder repetir el texto.
+GEN_SEED ?=
 TRAIN_ARGS ?=
 # Tope de memoria del entrenador y de la carga de checkpoints (vacío = la memoria disponible).
 MEMORY_LIMIT ?=
@@ -48,8 +53,9 @@ help: ## Muestra esta ayuda
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo
-	@echo "Ajustes (en la línea o en .env): DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD N_HEAD"
-	@echo "  N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT GEN_TOKENS TEMPERATURE TOP_K"
+	@echo "Ajustes (en la línea o en .env): MODEL DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD"
+	@echo "  N_HEAD N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT GEN_TOKENS TEMPERATURE"
+	@echo "  TOP_K GEN_SEED. Carpeta de checkpoints: checkpoints/\$$MODEL (gpt o bigram)."
 	@echo "Comparación: QUICK=1 (versión corta) COMPARE_OUT COMPARE_ARGS"
 	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
 	@echo "  la lista completa: $(PY) -m server --help"
@@ -91,16 +97,21 @@ install: $(RUNTIME_STAMP) ## Crea .venv con las dependencias para entrenar, gene
 
 install-dev: $(DEV_STAMP) ## Suma a .venv las de pruebas y estilo (pytest, ruff, playwright...)
 
-train: $(RUNTIME_STAMP) ## Entrena el mini GPT con los valores por defecto
+# Cada objetivo fija su modelo (y con él su carpeta, checkpoints/gpt o checkpoints/bigram).
+train: override MODEL := gpt
+train-bigram: override MODEL := bigram
+
+train: $(RUNTIME_STAMP) ## Entrena el mini GPT (en checkpoints/gpt)
 	$(PY) -m trainer --model gpt --n-embd $(N_EMBD) --n-head $(N_HEAD) --n-layer $(N_LAYER) \
 		$(TRAIN_COMMON)
 
-train-bigram: $(RUNTIME_STAMP) ## Entrena el modelo bigrama
+train-bigram: $(RUNTIME_STAMP) ## Entrena el modelo bigrama (en checkpoints/bigram)
 	$(PY) -m trainer --model bigram $(TRAIN_COMMON)
 
-generate: $(RUNTIME_STAMP) ## Genera texto con el último checkpoint (PROMPT="...")
+generate: $(RUNTIME_STAMP) ## Genera texto con el último checkpoint (PROMPT="..." MODEL=bigram GEN_SEED=N)
 	$(PY) -m trainer.generate --ckpt "$(CHECKPOINT_DIR)" --prompt "$(PROMPT)" \
-		--max-new-tokens $(GEN_TOKENS) --temperature $(TEMPERATURE) --top-k $(TOP_K)
+		--max-new-tokens $(GEN_TOKENS) --temperature $(TEMPERATURE) --top-k $(TOP_K) \
+		$(if $(strip $(GEN_SEED)),--seed $(GEN_SEED))
 
 evaluate: $(RUNTIME_STAMP) ## Pérdida del último checkpoint en su split de validación
 	$(PY) -m trainer.evaluate --ckpt "$(CHECKPOINT_DIR)"
@@ -119,7 +130,7 @@ figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rá
 	$(PY) -m trainer.plot "$(FIGURES_OUT)"/runs/bigrama-*.pt --out docs/img/bigrama.png \
 		--title "El bigrama: 200 pasos con data/tiny_spanish.txt"
 
-serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs
+serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs (MODEL=bigram)
 	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server
 
 test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo las de navegador y Docker
@@ -169,8 +180,9 @@ clean: ## Borra cachés (no toca checkpoints ni .venv)
 DOCKER ?= docker
 # DEVICE=cuda (o cuda:N): entrenador con GPU NVIDIA, compose.gpu.yaml se suma a compose.yaml.
 COMPOSE = $(DOCKER) compose $(if $(filter cuda cuda:%,$(DEVICE)),-f compose.yaml -f compose.gpu.yaml)
-# El contenedor entrena con los mismos valores que `make train` (y los mismos de .env).
-DOCKER_TRAIN_ENV = MODEL=gpt DATA="$(DATA)" MAX_STEPS="$(MAX_STEPS)" DEVICE="$(DEVICE)" \
+# El contenedor entrena con los mismos valores que `make train` (y los mismos de .env); MODEL
+# (gpt por defecto) elige el modelo y la carpeta del volumen: /checkpoints/gpt o /checkpoints/bigram.
+DOCKER_TRAIN_ENV = MODEL="$(MODEL)" DATA="$(DATA)" MAX_STEPS="$(MAX_STEPS)" DEVICE="$(DEVICE)" \
 	N_EMBD="$(N_EMBD)" N_HEAD="$(N_HEAD)" N_LAYER="$(N_LAYER)" BATCH_SIZE="$(BATCH_SIZE)" \
 	BLOCK_SIZE="$(BLOCK_SIZE)" SEED="$(SEED)" TRAIN_ARGS="$(TRAIN_ARGS)" \
 	GIT_REVISION="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"

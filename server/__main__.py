@@ -18,6 +18,28 @@ Después: http://HOST:PORT/ (playground), /docs (API), /health, /ready, /info, /
 """
 
 
+def announce() -> None:
+    """Dónde abrir el playground, antes de los registros de gunicorn (en inglés y técnicos)."""
+    from server.settings import Settings, load_env_file
+    from shared.errors import ConfigError
+
+    load_env_file()
+    try:
+        s = Settings.from_env()
+    except ConfigError:
+        return  # gunicorn.conf.py lo explica y termina
+    if s.port == 0:
+        return  # puerto elegido por el sistema: lo dice gunicorn («Listening at»)
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "[::]") else s.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    url = f"http://{host}:{s.port}/"
+    print(
+        f"Playground: {url}   API: {url}docs   (sirve {s.checkpoint_dir}; Ctrl+C para parar)",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if "-h" in args or "--help" in args:
@@ -26,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         print(settings.__doc__)
         return
+    announce()
     # exec: gunicorn ocupa este mismo proceso, así las señales (Ctrl+C, docker stop) le llegan
     # directamente.
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", str(CONF), *args])

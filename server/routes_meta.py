@@ -75,6 +75,7 @@ def info() -> Response:
             RejectedCheckpoint(file=r.file, reason=r.reason, rejected_at=r.rejected_at)
             for r in st.store.rejections()
         ],
+        checkpoint_dir=str(s.checkpoint_dir),
     )
     return jsonify(body.model_dump())
 
@@ -98,6 +99,15 @@ def docs() -> str:
     loaded = st.store.current()
     doc = build_openapi(st.settings, loaded.tokenizer.chars if loaded else None)
     return render_template("docs.html", doc=doc)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    # Los navegadores lo piden siempre: un SVG pequeño en vez de un 404 en cada visita.
+    resp = current_app.send_static_file("favicon.svg")
+    resp.mimetype = "image/svg+xml"
+    resp.cache_control.max_age = 86400
+    return resp
 
 
 @bp.get("/")

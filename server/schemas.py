@@ -199,6 +199,7 @@ class InfoResponse(BaseModel):
         "inválidos, demasiado grandes...), el más reciente primero, con el motivo. Se sigue "
         "sirviendo el modelo anterior."
     )
+    checkpoint_dir: str  # de qué carpeta sirve (checkpoints/gpt, checkpoints/bigram...)
 
 
 class CompletionChoice(BaseModel):

@@ -8,9 +8,11 @@ Variable                    Por defecto    Qué hace
 HOST                        127.0.0.1      Dirección en la que escucha (0.0.0.0 en la imagen
                                            Docker, para aceptar conexiones de fuera).
 PORT                        8000           Puerto TCP (0 = cualquier puerto libre).
-CHECKPOINT_DIR              checkpoints    Directorio del que se sirve el último checkpoint
-                                           (``*.pt``). Solo se lee: puede montarse de solo
-                                           lectura.
+CHECKPOINT_DIR              checkpoints/   Directorio del que se sirve el último checkpoint
+                            MODEL          (``*.pt``). Solo se lee: puede montarse de solo
+                                           lectura. Un modelo por carpeta, como ``make train``.
+MODEL                       gpt            gpt o bigram: con CHECKPOINT_DIR vacío, sirve
+                                           checkpoints/gpt o checkpoints/bigram.
 WEB_CONCURRENCY             núcleos /      Procesos worker de gunicorn; cada uno carga su copia
                             TORCH_THREADS  de PyTorch y del modelo (unos 350 MB), así que por
                             (máx. 4)       defecto no pasa de 4.
@@ -49,6 +51,7 @@ from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 
+from shared.config import MODEL_TYPES
 from shared.errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -96,6 +99,17 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw == "1"
 
 
+def _checkpoint_dir(env: Mapping[str, str]) -> Path:
+    """CHECKPOINT_DIR, o la carpeta del modelo (MODEL) donde escriben make train y compose."""
+    raw = env.get("CHECKPOINT_DIR", "").strip()
+    if raw:
+        return Path(raw)
+    model = env.get("MODEL", "").strip() or "gpt"
+    if model not in MODEL_TYPES:
+        raise ConfigError(f"MODEL debe ser uno de: {', '.join(MODEL_TYPES)} (recibido: {model!r}).")
+    return Path("checkpoints") / model
+
+
 def _host(env: Mapping[str, str]) -> str:
     raw = env.get("HOST", "").strip() or "127.0.0.1"
     if raw == "localhost":
@@ -113,7 +127,7 @@ def _host(env: Mapping[str, str]) -> str:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    checkpoint_dir: Path = Path("checkpoints")
+    checkpoint_dir: Path = Path("checkpoints/gpt")
     web_concurrency: int = 2
     threads: int = 4
     timeout: int = 120
@@ -145,7 +159,7 @@ class Settings:
         return cls(
             host=_host(env),
             port=_int(env, "PORT", 8000, 0, 65535),
-            checkpoint_dir=Path(env.get("CHECKPOINT_DIR", "").strip() or "checkpoints"),
+            checkpoint_dir=_checkpoint_dir(env),
             # Por defecto, tantos workers como quepan en los núcleos con TORCH_THREADS cada uno.
             web_concurrency=_int(env, "WEB_CONCURRENCY", max(1, cores // torch_threads), 1, 64),
             threads=_int(env, "GUNICORN_THREADS", 4, 1, 256),

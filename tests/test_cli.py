@@ -167,9 +167,3 @@ def test_sigterm_saves_a_checkpoint_exits_zero_and_resume_finishes(tiny_data, tm
     )
     assert f"Reanudando desde el paso {step}" in resumed.stdout
     assert load_checkpoint(tmp_path / "sig.pt").step == step + 30
-
-
-def test_help_is_in_spanish():
-    for module in ("trainer", "trainer.generate", "trainer.evaluate"):
-        out = run_module(module, "--help", check=True).stdout
-        assert "checkpoint" in out and ("Entrena" in out or "Genera" in out or "Mide" in out)

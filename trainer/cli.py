@@ -12,11 +12,15 @@ from types import FrameType
 
 from shared import config as defaults
 from shared.errors import ConfigError
+from trainer.argparse_es import SpanishArgumentParser, finite_float
 from trainer.distributed import env_world_size, is_main_process, rescale_grad_accum
 from trainer.errors import OutputDirError, run_cli
 from trainer.loop import Trainer, TrainResult
+from trainer.next_steps import next_steps
+from trainer.numbers import fmt_float, fmt_int
 from trainer.resume import ResumeState, find_resume_checkpoint, load_resume_state
-from trainer.settings import TrainSettings
+from trainer.run_target import place_run
+from trainer.settings import TrainSettings, default_checkpoint_dir
 
 # Ajustes que, al reanudar, se pueden cambiar desde la línea de comandos.
 RESUME_OVERRIDABLE = (
@@ -27,16 +31,18 @@ RESUME_OVERRIDABLE = (
     "eval_interval",
     "dtype",
     "grad_accum",
+    "run_name",
 )
+# Flags de la CLI que no son ajustes del entrenamiento.
+CLI_ONLY = ("no_progress", "overwrite")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer",
         description="Entrena un modelo de lenguaje a nivel de carácter (bigrama o mini GPT).",
         epilog="Ejemplo: python -m trainer --model gpt --data data/tiny_spanish.txt "
         "--max-steps 2000",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     S = argparse.SUPPRESS  # sin valor por defecto: así sabemos qué flags escribió el usuario
     p.add_argument(
@@ -45,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=S,
         help="qué modelo entrenar (por defecto: gpt)",
     )
-    p.add_argument("--data", default=S, help=f"texto UTF-8 (por defecto: {defaults.DEFAULT_DATA})")
+    p.add_argument(
+        "--data",
+        metavar="FICHERO",
+        default=S,
+        help=f"texto UTF-8 (por defecto: {defaults.DEFAULT_DATA})",
+    )
     p.add_argument(
         "--max-steps",
         type=int,
@@ -66,13 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lr",
-        type=float,
+        type=finite_float(),
         default=S,
         help="tasa de aprendizaje máxima (por defecto: 0.1 bigrama, 1e-3 gpt)",
     )
     p.add_argument(
         "--weight-decay",
-        type=float,
+        type=finite_float(),
         default=S,
         help="weight decay de AdamW en matrices (por defecto: 0 bigrama, 0.1 gpt)",
     )
@@ -84,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--grad-clip",
-        type=float,
+        type=finite_float(),
         default=S,
         help="norma máxima del gradiente, 0 = sin recorte (por defecto: 1.0)",
     )
@@ -106,14 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-embd", type=int, default=S, help="dimensión de los embeddings (gpt: 128)")
     p.add_argument("--n-head", type=int, default=S, help="cabezas de atención (gpt: 4)")
     p.add_argument("--n-layer", type=int, default=S, help="bloques transformer (gpt: 2)")
-    p.add_argument("--dropout", type=float, default=S, help="dropout (por defecto: 0.0)")
+    p.add_argument("--dropout", type=finite_float(), default=S, help="dropout (por defecto: 0.0)")
     p.add_argument(
         "--attention",
         choices=("sdpa", "manual"),
         default=S,
         help="sdpa = núcleo rápido; manual = versión explícita (por defecto: sdpa)",
     )
-    p.add_argument("--device", default=S, help="auto, cpu, cuda, cuda:N o mps (por defecto: auto)")
+    p.add_argument(
+        "--device",
+        metavar="DISPOSITIVO",
+        default=S,
+        help="auto, cpu, cuda, cuda:N o mps (por defecto: auto)",
+    )
     p.add_argument(
         "--dtype",
         choices=("auto", "float32", "bfloat16"),
@@ -135,11 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--checkpoint-dir",
+        metavar="CARPETA",
         default=S,
-        help=f"dónde guardar (por defecto: {defaults.DEFAULT_CHECKPOINT_DIR})",
+        help=f"dónde guardar (por defecto: {default_checkpoint_dir('<modelo>')}; al "
+        "reanudar, la carpeta del checkpoint reanudado)",
     )
     p.add_argument(
-        "--run-name", default=S, help="nombre del checkpoint (por defecto: <modelo>-<fecha>-<hora>)"
+        "--run-name",
+        metavar="NOMBRE",
+        default=S,
+        help="nombre del checkpoint (por defecto: <modelo>-<fecha>-<hora>; al reanudar, el del "
+        "checkpoint reanudado)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="permitir reemplazar un entrenamiento que ya existe con ese --run-name "
+        "(sin esta opción, es un error)",
     )
     p.add_argument(
         "--resume",
@@ -156,11 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, ResumeState | None]:
     """Los ajustes del entrenamiento y, con --resume, el estado guardado del que continuar."""
-    given = {k: v for k, v in vars(args).items() if k != "no_progress"}
+    given = {k: v for k, v in vars(args).items() if k not in CLI_ONLY}
     resume = given.get("resume")
     if resume is None:
-        return TrainSettings(**given), None
-    checkpoint_dir = given.get("checkpoint_dir", defaults.DEFAULT_CHECKPOINT_DIR)
+        settings = TrainSettings(**given)
+        place_run(settings, set(given), None, args.overwrite)
+        return settings, None
+    model = given.get("model", "gpt")
+    checkpoint_dir = given.get("checkpoint_dir", default_checkpoint_dir(model))
     path = find_resume_checkpoint(resume, checkpoint_dir)
     state = load_resume_state(path)
     stored = state.settings
@@ -177,7 +208,9 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, ResumeS
     merged["resume"] = str(path)
     if "grad_accum" not in given:
         merged["grad_accum"] = keep_effective_batch(state, int(merged.get("grad_accum", 1)))
-    return TrainSettings.from_dict(merged), state
+    settings = TrainSettings.from_dict(merged)
+    place_run(settings, set(given), state, args.overwrite)
+    return settings, state
 
 
 def keep_effective_batch(state: ResumeState, grad_accum: int) -> int:
@@ -241,21 +274,25 @@ class StopRequest:
         signal.signal(signal.SIGINT, self)
 
 
-def print_summary(result: TrainResult) -> None:
+def print_summary(result: TrainResult, model: str) -> None:
     minutes, seconds = divmod(result.seconds, 60)
     if result.interrupted:
         print(
-            f"Entrenamiento interrumpido en el paso {result.step}. Checkpoint guardado en "
-            f"{result.checkpoint_path}. Continúa con: python -m trainer --resume"
+            f"Entrenamiento interrumpido en el paso {fmt_int(result.step)}. Checkpoint guardado "
+            f"en {result.checkpoint_path}. Continúa con: "
+            f"python -m trainer --resume {result.checkpoint_path}"
         )
         return
-    val = f"{result.val_loss:.4f}" if result.val_loss is not None else "?"
+    val = fmt_float(result.val_loss, 4) if result.val_loss is not None else "?"
     print("Resumen del entrenamiento")
     print(f"  pérdida de validación: {val} nats/carácter")
-    print(f"  pasos: {result.step}")
-    print(f"  tiempo: {int(minutes)} min {seconds:.1f} s")
-    print(f"  velocidad: {result.tokens_per_second:,.0f} tokens/s")
+    print(f"  pasos: {fmt_int(result.step)}")
+    print(f"  tiempo: {int(minutes)} min {fmt_float(seconds, 1)} s")
+    print(f"  velocidad: {fmt_int(result.tokens_per_second)} tokens/s")
     print(f"  checkpoint: {result.checkpoint_path}")
+    print()
+    for line in next_steps(model, result.checkpoint_path):
+        print(line)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -276,7 +313,7 @@ def _main(argv: list[str] | None) -> int:
     except FloatingPointError as exc:
         raise ConfigError(f"{exc} Prueba con un --lr menor.") from exc
     if is_main_process():
-        print_summary(result)
+        print_summary(result, settings.model)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +13,36 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # fallo inesperado
 EXIT_USAGE = 2  # datos, configuración, dispositivo o texto inválidos (como argparse)
 EXIT_CHECKPOINT = 3  # checkpoint ilegible, corrupto o ajeno
+EXIT_SAVE = 4  # no se pudo guardar (disco lleno, cuota, permisos): lo ya guardado sigue intacto
 
 
 class OutputDirError(LLMError):
     """No se puede escribir en el directorio de checkpoints."""
 
 
+class SaveError(LLMError):
+    """No se pudo escribir un checkpoint o las métricas a mitad del entrenamiento."""
+
+
+# Los errores de escritura más comunes, en español (strerror los da en el idioma del sistema).
+_OS_ERRORS = {
+    errno.ENOSPC: "no queda espacio en el disco",
+    errno.EFBIG: "el fichero supera el tamaño máximo permitido",
+    errno.EDQUOT: "se ha superado la cuota de disco",
+    errno.EACCES: "permiso denegado",
+    errno.EPERM: "operación no permitida",
+    errno.EROFS: "el sistema de ficheros es de solo lectura",
+    errno.EIO: "error de entrada/salida del disco",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    return _OS_ERRORS.get(exc.errno or 0) or exc.strerror or str(exc)
+
+
 def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, SaveError):
+        return EXIT_SAVE
     if isinstance(exc, CheckpointError):
         return EXIT_CHECKPOINT
     if isinstance(exc, LLMError):

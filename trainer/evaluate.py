@@ -11,24 +11,29 @@ import torch
 from shared.checkpoint import load_model
 from shared.device import resolve_device
 from shared.errors import DataError
+from trainer.argparse_es import SpanishArgumentParser
 from trainer.data import read_text, split_ids
 from trainer.errors import run_cli, warn_skipped_checkpoint
 from trainer.evaluation import evaluate_ids
+from trainer.numbers import fmt_float, fmt_int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer.evaluate",
         description="Mide la pérdida (nats y bits por carácter) de un checkpoint sobre un texto.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--ckpt",
+        metavar="RUTA",
         required=True,
         help="checkpoint (.pt), o un directorio para usar su último checkpoint",
     )
     p.add_argument(
-        "--data", default=None, help="texto UTF-8 (por defecto, el fichero con el que se entrenó)"
+        "--data",
+        metavar="FICHERO",
+        default=None,
+        help="texto UTF-8 (por defecto, el fichero con el que se entrenó)",
     )
     p.add_argument(
         "--split",
@@ -36,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="val",
         help="qué parte del texto: val (último 10 %%), train (primer 90 %%) o all",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N o mps")
+    p.add_argument(
+        "--device", metavar="DISPOSITIVO", default="auto", help="auto, cpu, cuda, cuda:N o mps"
+    )
     p.add_argument("--json", action="store_true", help="imprimir un objeto JSON")
     return p
 
@@ -74,10 +81,11 @@ def _main(argv: list[str] | None) -> int:
         )
     else:
         print(
-            f"pérdida: {result.loss:.4f} nats/carácter ({result.bits_per_char:.4f} bits/carácter)"
+            f"pérdida: {fmt_float(result.loss, 4)} nats/carácter "
+            f"({fmt_float(result.bits_per_char, 4)} bits/carácter)"
         )
-        print(f"perplejidad: {result.perplexity:.2f}")
-        print(f"caracteres evaluados: {result.chars:,} (split {args.split} de {data_path})")
+        print(f"perplejidad: {fmt_float(result.perplexity)}")
+        print(f"caracteres evaluados: {fmt_int(result.chars)} (split {args.split} de {data_path})")
     return 0
 
 

@@ -3,40 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import random
 import sys
+from pathlib import Path
 
-from shared.checkpoint import load_model
+from shared.checkpoint import Checkpoint, load_checkpoint_file, load_latest_usable
+from shared.config import MODEL_TYPES
 from shared.device import resolve_device
+from shared.errors import CheckpointError, ConfigError
 from shared.generation import stream_generate
 from shared.sampling import SamplingParams
+from trainer.argparse_es import SpanishArgumentParser, finite_float
 from trainer.errors import run_cli, warn_skipped_checkpoint
+from trainer.numbers import fmt_float, fmt_int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer.generate",
-        description="Genera texto carácter a carácter con un checkpoint entrenado.",
-        epilog='Ejemplo: python -m trainer.generate --ckpt checkpoints/gpt.pt --prompt "Hola" '
-        "--temperature 0.8 --top-k 50",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Genera texto carácter a carácter con un checkpoint entrenado. El texto sale "
+        "por la salida estándar; qué checkpoint y qué semilla se usaron, por la de errores.",
+        epilog="Ejemplo: python -m trainer.generate --ckpt checkpoints/gpt --prompt Hola "
+        "--temperature 0.8 --top-k 50 --seed 7",
     )
     p.add_argument(
         "--ckpt",
+        metavar="RUTA",
         required=True,
         help="checkpoint (.pt), o un directorio para usar su último checkpoint",
     )
-    p.add_argument("--prompt", default="", help="texto inicial (vacío = un salto de línea)")
+    p.add_argument(
+        "--prompt", metavar="TEXTO", default="", help="texto inicial (vacío = un salto de línea)"
+    )
     p.add_argument("--max-new-tokens", type=int, default=300, help="caracteres a generar")
     p.add_argument(
         "--temperature",
-        type=float,
+        type=finite_float(),
         default=1.0,
         help="0 = siempre el más probable; <1 conservador; >1 creativo",
     )
     p.add_argument("--top-k", type=int, default=0, help="solo los k más probables (0 = todos)")
     p.add_argument(
         "--top-p",
-        type=float,
+        type=finite_float(),
         default=1.0,
         help="solo el núcleo con probabilidad acumulada p (1 = todos)",
     )
@@ -44,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=None,
-        help="semilla: la misma da el mismo texto (por defecto, aleatoria)",
+        help="semilla: la misma da el mismo texto (por defecto, una al azar, que se muestra "
+        "para poder repetirla)",
     )
     p.add_argument(
         "--num-samples",
@@ -52,33 +62,67 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="cuántas muestras; la muestra i usa la semilla + i",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N o mps")
+    p.add_argument(
+        "--device", metavar="DISPOSITIVO", default="auto", help="auto, cpu, cuda, cuda:N o mps"
+    )
     p.add_argument("--no-cache", action="store_true", help="desactivar la caché KV (más lento)")
     return p
+
+
+def find_checkpoint(ckpt: str) -> tuple[Checkpoint, Path]:
+    """Un fichero, o el último checkpoint utilizable de un directorio (avisando de cada uno que
+    se salta). Si checkpoints/<modelo> no tiene ninguno pero checkpoints/ sí (la disposición
+    antigua, todo junto), lo dice."""
+    folder = Path(ckpt)
+    if folder.name in MODEL_TYPES and not folder.is_file() and not list(folder.glob("*.pt")):
+        if list(folder.parent.glob("*.pt")):
+            raise CheckpointError(
+                f"no hay ningún checkpoint en '{folder}', pero sí en '{folder.parent}' (de antes "
+                f"de que cada modelo tuviera su carpeta): muévelos a '{folder}' o usa "
+                f"CHECKPOINT_DIR={folder.parent}."
+            )
+    if folder.is_dir():
+        return load_latest_usable(folder, on_skip=warn_skipped_checkpoint)
+    return load_checkpoint_file(folder), folder
 
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.num_samples < 1:
-        from shared.errors import ConfigError
-
         raise ConfigError("--num-samples debe ser al menos 1.")
     device = resolve_device(args.device)
-    model, tokenizer, _ = load_model(args.ckpt, device, on_skip=warn_skipped_checkpoint)
-    for i in range(args.num_samples):
-        params = SamplingParams(
+    ckpt, path = find_checkpoint(args.ckpt)
+    model = ckpt.build_model(device)
+    model.eval()
+    tokenizer = ckpt.tokenizer
+    # Siempre con semilla: si el texto sale bien, se puede repetir con --seed.
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
+    samples = [
+        SamplingParams(
             max_new_tokens=args.max_new_tokens,
             temperature=args.temperature,
             top_k=args.top_k,
             top_p=args.top_p,
-            seed=None if args.seed is None else args.seed + i,
+            seed=seed + i,
             use_cache=not args.no_cache,
         )
+        for i in range(args.num_samples)
+    ]
+    # Ajustes y prompt se validan antes de escribir nada, para no dejar salida a medias.
+    for params in samples:
         params.validate()
+    tokenizer.encode(args.prompt)
+    val = "" if ckpt.val_loss is None else f", pérdida de validación {fmt_float(ckpt.val_loss)}"
+    print(
+        f"checkpoint: {path} ({ckpt.model_type}, paso {fmt_int(ckpt.step)}{val}) · "
+        f"semilla {seed}\n"
+        f"para repetirlo: --seed {seed} (con make: make generate GEN_SEED={seed})",
+        file=sys.stderr,
+        flush=True,
+    )
+    for i, params in enumerate(samples):
         if args.num_samples > 1:
             print(f"--- muestra {i + 1} ---")
-        # Se valida el prompt antes de escribir nada, para no dejar salida a medias.
-        tokenizer.encode(args.prompt)
         sys.stdout.write(args.prompt)
         for ch in stream_generate(model, tokenizer, args.prompt, params, device):
             sys.stdout.write(ch.text)

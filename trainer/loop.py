@@ -24,13 +24,20 @@ from shared.memory_budget import check_fits, estimate_training
 from shared.models import build_model, count_params
 from trainer import distributed
 from trainer.data import TextDataset, get_batch
+from trainer.errors import SaveError, describe_os_error
 from trainer.evaluation import estimate_loss, evaluate_ids
 from trainer.memory import keep_freed_memory
 from trainer.metrics import MetricsLog
+from trainer.numbers import fmt_float, fmt_int
 from trainer.precision import autocast_context, check_compiler, describe_dtype, resolve_dtype
 from trainer.resume import ResumeState, restore_rng, rng_state
 from trainer.schedule import default_warmup, lr_at
 from trainer.settings import TrainSettings
+
+# Lo que dice la barra de progreso en cada momento.
+TRAINING = "entrenando"
+EVALUATING = "evaluando…"
+FINAL_EVALUATION = "evaluación final…"  # exacta, sobre todo el split de validación
 
 BETAS = (0.9, 0.99)  # beta2 algo menor que 0.999: más estable con lotes pequeños
 
@@ -48,13 +55,24 @@ class TrainResult:
     interrupted: bool
 
 
+def _find_os_error(exc: BaseException) -> OSError | None:
+    """El OSError detrás de un fallo al guardar. torch.save lo envuelve en un RuntimeError
+    («enforce fail at inline_container.cc») cuando el disco se llena a mitad de escritura."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class Trainer:
     def __init__(
         self,
         settings: TrainSettings,
         resume: ResumeState | None = None,
         should_stop: Callable[[int], bool] = lambda step: False,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] = tqdm.write,  # por encima de la barra, sin pegarse a ella
         progress: bool = True,
     ) -> None:
         self.s = settings
@@ -124,6 +142,10 @@ class Trainer:
         self.metrics = MetricsLog(
             Path(s.checkpoint_dir) / f"{s.run_name}.metrics.jsonl", enabled=self.dist.is_main
         )
+        self.saved_step: int | None = None
+        if not self.resume:
+            # Un entrenamiento nuevo no hereda las líneas de otro que se llamara igual.
+            self._write_metrics(self.metrics.reset)
 
     def _check_memory(self, config: ModelConfig) -> None:
         """Antes de reservar nada: pesos, gradientes, AdamW y activaciones del lote, ¿caben?"""
@@ -169,7 +191,40 @@ class Trainer:
                 "world_size": self.dist.world_size,
             },
         )
-        return save_checkpoint(ckpt, self.ckpt_path)
+        try:
+            path = save_checkpoint(ckpt, self.ckpt_path)
+        except (OSError, RuntimeError) as exc:
+            os_error = _find_os_error(exc)
+            if os_error is None:
+                raise
+            raise self._save_error(step, os_error) from exc
+        self.saved_step = step
+        return path
+
+    def _save_error(self, step: int, exc: OSError) -> SaveError:
+        """Disco lleno, cuota, permisos...: qué pasó y qué sigue a salvo (la escritura es atómica:
+        el checkpoint anterior no se toca hasta que el nuevo está entero)."""
+        reason = describe_os_error(exc)
+        if self.saved_step is not None:
+            kept = (
+                f"No se ha perdido nada de lo guardado: '{self.ckpt_path}' sigue intacto en el "
+                f"paso {fmt_int(self.saved_step)}. Libera espacio y continúa con: "
+                f"python -m trainer --resume {self.ckpt_path}"
+            )
+        elif self.resume is not None:
+            kept = (
+                f"No se ha perdido nada: el checkpoint reanudado '{self.resume.path}' sigue "
+                "intacto. Libera espacio y vuelve a reanudarlo."
+            )
+        else:
+            kept = (
+                "No se ha tocado ningún fichero anterior (este entrenamiento aún no había "
+                "guardado nada). Libera espacio y vuelve a empezar."
+            )
+        return SaveError(
+            f"no se pudo guardar el checkpoint del paso {fmt_int(step)} en '{self.ckpt_path}': "
+            f"{reason}. {kept}"
+        )
 
     def _evaluate(self, step: int, tokens_per_sec: float) -> None:
         """Solo en el rank 0: los demás esperan en la siguiente sincronización de DDP."""
@@ -187,7 +242,8 @@ class Trainer:
                 self.device,
             )
         self.last_train, self.last_val = losses["train"], losses["val"]
-        self.metrics.write(
+        self._write_metrics(
+            self.metrics.write,
             step=step,
             train_loss=round(losses["train"], 5),
             val_loss=round(losses["val"], 5),
@@ -195,9 +251,19 @@ class Trainer:
             tokens_per_sec=round(tokens_per_sec, 1),
         )
         self.log(
-            f"paso {step}/{s.max_steps} | pérdida train {losses['train']:.4f} | "
-            f"val {losses['val']:.4f} | {tokens_per_sec:,.0f} tokens/s"
+            f"paso {fmt_int(step)}/{fmt_int(s.max_steps)} · pérdida train "
+            f"{fmt_float(losses['train'], 4)} · val {fmt_float(losses['val'], 4)} · "
+            f"{fmt_int(tokens_per_sec)} tokens/s"
         )
+
+    def _write_metrics(self, fn: Callable[..., None], **record: Any) -> None:
+        try:
+            fn(**record)
+        except OSError as exc:
+            raise SaveError(
+                f"no se pudo escribir las métricas en '{self.metrics.path}': "
+                f"{describe_os_error(exc)}. Los checkpoints ya guardados siguen intactos."
+            ) from exc
 
     def _train_step(self, step: int) -> float:
         s = self.s
@@ -230,10 +296,14 @@ class Trainer:
     def _announce(self) -> None:
         s = self.s
         self.log(
-            f"Entrenando '{s.model}' ({count_params(self.model):,} parámetros) en {self.device} "
-            f"con '{s.data}' ({len(self.data.train):,} caracteres de entrenamiento, "
-            f"{len(self.data.val):,} de validación, vocabulario de "
+            f"Entrenando '{s.model}' ({fmt_int(count_params(self.model))} parámetros) en "
+            f"{self.device} con '{s.data}' ({fmt_int(len(self.data.train))} caracteres de "
+            f"entrenamiento, {fmt_int(len(self.data.val))} de validación, vocabulario de "
             f"{self.data.tokenizer.vocab_size})."
+        )
+        self.log(
+            f"Checkpoints en {self.ckpt_path} "
+            f"(cada {fmt_int(s.eval_interval)} pasos y al terminar)."
         )
         self.log(f"Precisión: {describe_dtype(self.dtype, self.device)}.")
         if self.dist.enabled:
@@ -243,12 +313,17 @@ class Trainer:
                 f"{s.grad_accum} = {n * s.batch_size * s.grad_accum} secuencias por paso."
             )
         if self.start_step:
-            self.log(f"Reanudando desde el paso {self.start_step}.")
+            self.log(
+                f"Reanudando desde el paso {self.start_step} de '{self.resume.path}'."  # type: ignore[union-attr]
+            )
 
     def run(self) -> TrainResult:
+        self.bar: tqdm | None = None
         try:
             return self._run()
         finally:
+            if self.bar is not None:
+                self.bar.close()  # también si un error corta el bucle: que no quede a medias
             distributed.teardown(self.dist)
 
     def _run(self) -> TrainResult:
@@ -264,11 +339,15 @@ class Trainer:
             total=s.max_steps,
             initial=step,
             disable=not self.progress,
-            desc="entrenando",
+            desc=TRAINING,
             unit="paso",
             mininterval=0.5,
             dynamic_ncols=True,
+            # Sin la velocidad de tqdm («it/s», con punto decimal): ya va en tokens/s, en español.
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+            "[{elapsed}<{remaining}{postfix}]",
         )
+        self.bar = bar
         t_start = time.perf_counter()
         # Con varios procesos, la parada se acuerda tras cada paso (ver step_consensus).
         stop_agreed = not self.dist.enabled and self.should_stop(step)
@@ -287,26 +366,32 @@ class Trainer:
             train_seconds += time.perf_counter() - t0
             tokens_done += tokens_per_step
             tps = tokens_done / train_seconds if train_seconds else 0.0
-            bar.set_postfix_str(f"pérdida {loss:.3f} | {tps:,.0f} tok/s", refresh=False)
+            bar.set_postfix_str(f"pérdida {fmt_float(loss, 3)} · {fmt_int(tps)} tok/s", False)
             bar.update(1)
             if step % s.eval_interval == 0 or step == s.max_steps:
+                bar.set_description_str(EVALUATING)  # la evaluación tarda: que se vea
                 self._evaluate(step, tps)
                 self._save(step)
-        bar.close()
+                bar.set_description_str(TRAINING)
         tps = tokens_done / train_seconds if train_seconds else 0.0
         if interrupted:
+            bar.close()
             path = self._save(step)
             return TrainResult(
                 path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, True
             )
         if self.dist.is_main:
             # Pérdida exacta al final, sobre todo el split de validación.
+            bar.set_description_str(FINAL_EVALUATION)
             with autocast_context(self.device, self.dtype):
                 exact = evaluate_ids(self.model, self.data.val, self.device)
             self.last_val = exact.loss
+        bar.close()
         path = self._save(step)
         if self.dist.is_main:
-            self.metrics.write(step=step, val_loss_exact=round(exact.loss, 5), final=True)
+            self._write_metrics(
+                self.metrics.write, step=step, val_loss_exact=round(exact.loss, 5), final=True
+            )
         distributed.barrier(self.dist)
         return TrainResult(
             path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, False

@@ -25,6 +25,11 @@ class MetricsLog:
         self._next_draw = 0.0
         self._warned = False
 
+    def reset(self) -> None:
+        """Empieza el fichero de cero (un entrenamiento nuevo con un nombre ya usado)."""
+        if self.enabled:
+            self.path.unlink(missing_ok=True)
+
     def write(self, **record: Any) -> None:
         if not self.enabled:
             return

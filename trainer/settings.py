@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -12,6 +13,12 @@ from shared.config import BigramConfig, GPTConfig, ModelConfig
 from shared.errors import ConfigError
 
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def default_checkpoint_dir(model: str) -> str:
+    """checkpoints/gpt, checkpoints/bigram: cada modelo en su carpeta, para que entrenar el
+    bigrama no cambie en silencio lo que sirven `make serve` y `make generate`."""
+    return f"{defaults.DEFAULT_CHECKPOINT_DIR}/{model}"
 
 
 @dataclass
@@ -37,11 +44,13 @@ class TrainSettings:
     dtype: str = "float32"
     compile: bool = False
     seed: int = defaults.DEFAULT_SEED
-    checkpoint_dir: str = defaults.DEFAULT_CHECKPOINT_DIR
+    checkpoint_dir: str = ""  # "" = checkpoints/<modelo>: un modelo por carpeta
     run_name: str = ""
     resume: str | None = None  # "latest" o una ruta
 
     def __post_init__(self) -> None:
+        if not self.checkpoint_dir:
+            self.checkpoint_dir = default_checkpoint_dir(self.model)
         if not self.run_name:
             self.run_name = f"{self.model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -66,10 +75,17 @@ class TrainSettings:
                 raise ConfigError(f"--{name.replace('_', '-')} debe ser positivo ({value}).")
         if self.grad_accum <= 0:
             raise ConfigError(f"--grad-accum debe ser positivo ({self.grad_accum}).")
+        for name in ("lr", "weight_decay", "grad_clip", "dropout"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} debe ser un número finito (recibido: {value}).")
         if not self.learning_rate > 0:
             raise ConfigError(f"--lr debe ser positivo ({self.learning_rate}).")
         if self.decay < 0:
             raise ConfigError("--weight-decay no puede ser negativo.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout debe estar entre 0 y 1, sin llegar a 1 ({self.dropout}).")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ConfigError("--warmup-steps no puede ser negativo.")
         if not self.grad_clip >= 0:

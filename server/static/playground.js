@@ -14,6 +14,14 @@ function visible(ch) {
   return ch;
 }
 
+// Números para personas, a la española: coma decimal (2,27).
+function spanishNumber(value, decimals) {
+  return value.toLocaleString("es-ES", {
+    minimumFractionDigits: decimals,
+    maximumFractionDigits: decimals,
+  });
+}
+
 function setStatus(text, kind) {
   const el = $("status");
   el.textContent = text;
@@ -43,8 +51,9 @@ async function loadInfo() {
     $("api-key-row").hidden = !info.auth_required;
     if (info.model) {
       const m = info.model;
-      const loss = m.val_loss == null ? "—" : m.val_loss.toFixed(3);
-      badge.textContent = `${m.name} · ${m.type} · paso ${m.step} · val_loss ${loss}`;
+      // Para personas: 2,27 (coma decimal, dos cifras), no 2.27152873897882.
+      const loss = m.val_loss == null ? "—" : spanishNumber(m.val_loss, 2);
+      badge.textContent = `${m.name} · ${m.type} · paso ${m.step} · pérdida val. ${loss}`;
       badge.dataset.state = "ready";
       $("top-k").max = String(info.vocab.size);
     } else {
@@ -89,11 +98,11 @@ function showProbs(span) {
     const track = document.createElement("div");
     const bar = document.createElement("div");
     bar.className = "bar";
-    bar.style.width = `${(prob * 100).toFixed(1)}%`;
+    bar.style.width = `${(prob * 100).toFixed(1)}%`;  // CSS: punto decimal
     track.append(bar);
     const pct = document.createElement("span");
     pct.className = "pct";
-    pct.textContent = `${(prob * 100).toFixed(1)} %`;
+    pct.textContent = `${spanishNumber(prob * 100, 1)} %`;
     row.append(label, track, pct);
     bars.append(row);
   }
@@ -194,9 +203,9 @@ async function generate(ev) {
 }
 
 window.addEventListener("DOMContentLoaded", () => {
-  bindSlider("temperature", (v) => v.toFixed(2));
+  bindSlider("temperature", (v) => spanishNumber(v, 2));
   bindSlider("top-k", (v) => (v === 0 ? "todos" : String(v)));
-  bindSlider("top-p", (v) => v.toFixed(2));
+  bindSlider("top-p", (v) => spanishNumber(v, 2));
   bindSlider("max-tokens", (v) => String(v));
   $("random-seed").addEventListener("change", () => { $("seed").disabled = $("random-seed").checked; });
   $("controls").addEventListener("submit", generate);

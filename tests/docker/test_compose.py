@@ -64,6 +64,17 @@ def test_compose_files_are_valid_and_safe_by_default() -> None:
     assert "depends_on" not in gpu["server"]
 
 
+def test_trainer_and_server_share_one_folder_per_model() -> None:
+    # Un modelo por carpeta, como make train / make train-bigram: MODEL cambia las dos a la vez.
+    cases = [({}, "/checkpoints/gpt"), ({"MODEL": "bigram"}, "/checkpoints/bigram")]
+    for settings, folder in cases:
+        config = json.loads(
+            Project(settings=settings).compose("config", "--format", "json").stdout
+        )["services"]
+        assert config["trainer"]["environment"]["CHECKPOINT_DIR"] == folder
+        assert config["server"]["environment"]["CHECKPOINT_DIR"] == folder
+
+
 def test_generate_answers_after_a_short_training(stack: Project) -> None:
     # /health responde en cuanto gunicorn escucha, antes de que exista ningún checkpoint.
     assert poll(lambda: http("GET", f"{stack.url}/health")[0] == 200, 120), "/health no responde"
@@ -99,7 +110,8 @@ def test_trainer_finishes_and_writes_as_app_user(stack: Project) -> None:
     assert row["ExitCode"] == 0, stack.compose("logs", "trainer").stdout
     logs = stack.compose("logs", "--no-color", "trainer").stdout
     assert "Resumen del entrenamiento" in logs
-    owners = stack.compose("exec", "-T", "server", "sh", "-c", "stat -c %u /checkpoints/*.pt")
+    # Un modelo por carpeta: el GPT por defecto en /checkpoints/gpt.
+    owners = stack.compose("exec", "-T", "server", "sh", "-c", "stat -c %u /checkpoints/gpt/*.pt")
     assert set(owners.stdout.split()) == {APP_UID}
 
 
@@ -108,11 +120,11 @@ def test_container_checkpoint_works_with_native_generate(stack: Project, tmp_pat
     # El paso documentado en el README: copiar del volumen (vía el servidor) a ./checkpoints.
     # `docker compose cp` escribe los ficheros como el usuario que lo ejecuta.
     stack.compose("cp", "server:/checkpoints/.", str(tmp_path))
-    ckpts = sorted(tmp_path.glob("*.pt"))
+    ckpts = sorted((tmp_path / "gpt").glob("*.pt"))  # la carpeta de make generate: checkpoints/gpt
     assert ckpts, list(tmp_path.iterdir())
     proc = subprocess.run(
-        [sys.executable, "-m", "trainer.generate", "--ckpt", str(tmp_path), "--prompt", "Hola",
-         "--max-new-tokens", "20", "--seed", "1"],
+        [sys.executable, "-m", "trainer.generate", "--ckpt", str(tmp_path / "gpt"),
+         "--prompt", "Hola", "--max-new-tokens", "20", "--seed", "1"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
@@ -138,7 +150,7 @@ def test_trainer_writes_host_folder_as_the_host_user(stack: Project, tmp_path: P
         host.compose("run", "--rm", "--no-deps", "trainer", timeout=300)
     finally:
         host.down()
-    ckpt = folder / "del-contenedor.pt"
+    ckpt = folder / "gpt" / "del-contenedor.pt"
     assert ckpt.is_file(), list(folder.iterdir())
     assert (ckpt.stat().st_uid, ckpt.stat().st_gid) == (uid, gid)
     proc = subprocess.run(
@@ -191,8 +203,9 @@ def test_server_container_serves_a_natively_trained_checkpoint(
 ) -> None:
     # Lo que hace `make train` (la misma CLI, un modelo diminuto), en una carpeta del host.
     ckpt_dir = tmp_path / "checkpoints"
-    ckpt_dir.mkdir()
-    args = ["--model", "gpt", "--data", "data/tiny_spanish.txt", "--checkpoint-dir", str(ckpt_dir),
+    (ckpt_dir / "gpt").mkdir(parents=True)  # make train escribe en checkpoints/gpt
+    args = ["--model", "gpt", "--data", "data/tiny_spanish.txt",
+            "--checkpoint-dir", str(ckpt_dir / "gpt"),
             "--run-name", "nativo", "--max-steps", "20", "--n-embd", "32", "--n-head", "2",
             "--n-layer", "1", "--block-size", "32", "--batch-size", "8", "--eval-interval", "20",
             "--eval-iters", "2", "--no-progress"]  # fmt: skip
@@ -205,6 +218,7 @@ def test_server_container_serves_a_natively_trained_checkpoint(
     # y sus checkpoints 644: el usuario `app` del contenedor los lee aunque sean de otro usuario.
     tmp_path.chmod(0o755)
     ckpt_dir.chmod(0o755)
+    (ckpt_dir / "gpt").chmod(0o755)
     native = Project(settings={"CHECKPOINTS_MOUNT": str(ckpt_dir)})
     try:
         native.compose("up", "-d", "--no-build", "server", timeout=300)

@@ -16,6 +16,7 @@ from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.device import resolve_device
 from shared.errors import ConfigError
 from shared.models import build_model
+from trainer.argparse_es import SpanishArgumentParser, finite_float
 from trainer.bench.generation import measure_checkpoint_load, measure_generation
 from trainer.bench.machine import load_average, machine_info, matmul_peak
 from trainer.bench.report import render, write_json
@@ -33,26 +34,38 @@ QUICK = (40, 4, 100, 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer.bench",
         description="Mide la velocidad del entrenamiento, la generación, el servidor y la carga "
         "de checkpoints en esta máquina. Imprime una tabla y guarda el JSON.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="menos pasos y tokens: ~1/5 del tiempo")
-    p.add_argument("--out", default="bench-results/bench.json", help="dónde guardar el JSON")
     p.add_argument(
-        "--only", default=",".join(SECTIONS), help=f"secciones a medir: {', '.join(SECTIONS)}"
+        "--out", metavar="FICHERO", default="bench-results/bench.json", help="dónde guardar el JSON"
     )
-    p.add_argument("--data", default=defaults.DEFAULT_DATA, help="texto de entrenamiento")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N o mps")
+    p.add_argument(
+        "--only",
+        metavar="LISTA",
+        default=",".join(SECTIONS),
+        help=f"secciones a medir: {', '.join(SECTIONS)}",
+    )
+    p.add_argument(
+        "--data", metavar="FICHERO", default=defaults.DEFAULT_DATA, help="texto de entrenamiento"
+    )
+    p.add_argument(
+        "--device", metavar="DISPOSITIVO", default="auto", help="auto, cpu, cuda, cuda:N o mps"
+    )
     p.add_argument(
         "--dtypes",
+        metavar="LISTA",
         default=None,
         help="precisiones a medir (por defecto float32 y, si el hardware lo acelera, bfloat16)",
     )
     p.add_argument(
-        "--sizes", default=",".join(SIZES), help=f"tamaños a entrenar: {', '.join(SIZES)}"
+        "--sizes",
+        metavar="LISTA",
+        default=",".join(SIZES),
+        help=f"tamaños a entrenar: {', '.join(SIZES)}",
     )
     p.add_argument("--seed-steps", type=int, help="pasos al tamaño de la semilla")
     p.add_argument("--large-steps", type=int, help="pasos al tamaño 6x384")
@@ -60,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="añadir filas con torch.compile")
     p.add_argument("--threads", type=int, help="hilos de torch (por defecto, los de torch)")
     p.add_argument(
-        "--peak-seconds", type=float, default=1.0, help="segundos por tamaño al medir el pico"
+        "--peak-seconds",
+        type=finite_float(0.0),
+        default=1.0,
+        help="segundos por tamaño al medir el pico",
     )
     return p
 
