@@ -3,25 +3,26 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Ajustes: se pueden cambiar en la línea (make train MAX_STEPS=200) o en un fichero .env.
+# Vacío (MAX_STEPS= en .env o en el entorno) vale lo mismo que sin definir: el valor por defecto.
 -include .env
 
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA ?= data/tiny_spanish.txt
-MAX_STEPS ?= 2000
-DEVICE ?= auto
-CHECKPOINT_DIR ?= checkpoints
-N_EMBD ?= 128
-N_HEAD ?= 4
-N_LAYER ?= 2
-BATCH_SIZE ?= 32
-BLOCK_SIZE ?= 128
-SEED ?= 1337
-PROMPT ?= Hola
-GEN_TOKENS ?= 300
-TEMPERATURE ?= 0.8
-TOP_K ?= 50
+DATA := $(or $(DATA),data/tiny_spanish.txt)
+MAX_STEPS := $(or $(MAX_STEPS),2000)
+DEVICE := $(or $(DEVICE),auto)
+CHECKPOINT_DIR := $(or $(CHECKPOINT_DIR),checkpoints)
+N_EMBD := $(or $(N_EMBD),128)
+N_HEAD := $(or $(N_HEAD),4)
+N_LAYER := $(or $(N_LAYER),2)
+BATCH_SIZE := $(or $(BATCH_SIZE),32)
+BLOCK_SIZE := $(or $(BLOCK_SIZE),128)
+SEED := $(or $(SEED),1337)
+PROMPT := $(or $(PROMPT),Hola)
+GEN_TOKENS := $(or $(GEN_TOKENS),300)
+TEMPERATURE := $(or $(TEMPERATURE),0.8)
+TOP_K := $(or $(TOP_K),50)
 TRAIN_ARGS ?=
 
 TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \

@@ -58,18 +58,20 @@ def train_tiny(directory: Path, run_name: str = "tiny", max_steps: int = 40) -> 
 class ServerProcess:
     """Un ``python -m server`` de verdad, con su registro en un fichero."""
 
-    def __init__(self, workdir: Path, **settings: str) -> None:
+    def __init__(self, workdir: Path, args: tuple[str, ...] = (), **settings: str) -> None:
         self.workdir = workdir
+        self.args = args  # opciones de gunicorn tras `python -m server`
         self.log_path = workdir / "server.log"
         self.settings = {"HOST": "127.0.0.1", "PORT": "0", "LOG_LEVEL": "info", **settings}
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = ""
 
-    def start(self, timeout: float = 90) -> ServerProcess:
+    def start(self, timeout: float = 90, command: list[str] | None = None) -> ServerProcess:
+        """Lanza ``python -m server`` (u otro ``command`` que acabe en él, p. ej. con taskset)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - el proceso hijo lo usa hasta el final
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server"],
+            [*(command or [sys.executable, "-m", "server"]), *self.args],
             cwd=self.workdir,
             env=python_env(**self.settings),
             stdout=log,
