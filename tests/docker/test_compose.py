@@ -33,7 +33,12 @@ APP_UID = "1000"  # el usuario `app` de las imágenes
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Project]:
     """El proyecto de compose entero (entrenador + servidor) con un entrenamiento corto."""
-    project = Project(settings={**TINY_TRAINING, "RELOAD_INTERVAL": "1"})
+    # TINY_TRAINING: un GPT diminuto para que el primer checkpoint llegue en segundos.
+    # RELOAD_INTERVAL=1: test_sigterm... espera a que se sirva el checkpoint nuevo.
+    # WEB_CONCURRENCY=1: estas pruebas hacen una petición a la vez; un worker (en vez de uno por
+    # núcleo) deja memoria y CPU a las demás pruebas de la máquina. Los valores por defecto de
+    # un usuario los prueba test_user_path.py.
+    project = Project(settings={**TINY_TRAINING, "RELOAD_INTERVAL": "1", "WEB_CONCURRENCY": "1"})
     try:
         project.compose("build", timeout=1800)
         project.compose("up", "-d", "--no-build", timeout=300)
