@@ -124,7 +124,8 @@ logs: ## Sigue los registros del entrenador y del servidor
 	$(COMPOSE) logs -f --tail=100
 
 smoke: ## Espera a /ready y pide un texto a /generate con curl
-	HOST="$(HOST)" PORT="$(PORT)" API_KEY="$(API_KEY)" PROMPT="$(PROMPT)" bash docker/smoke.sh
+	HOST="$(HOST)" PORT="$(PORT)" API_KEY="$(API_KEY)" PROMPT="$(PROMPT)" DOCKER="$(DOCKER)" \
+		bash docker/smoke.sh
 
 lint-docker: $(VENV)/.installed ## Revisa los Dockerfile con hadolint
 	$(VENV)/bin/hadolint --failure-threshold error docker/Dockerfile docker/trainer-cuda.Dockerfile
