@@ -71,7 +71,7 @@ def test_compose_files_are_valid_and_safe_by_default() -> None:
 
 def test_generate_answers_after_a_short_training(stack: Project) -> None:
     # /health responde en cuanto gunicorn escucha, antes de que exista ningún checkpoint.
-    assert poll(lambda: http("GET", f"{stack.url}/health")[0] == 200, 120), "/health no responde"
+    assert poll(lambda: http("GET", f"{stack.url}/health")[0] == 200, 300), "/health no responde"
     result = generate_until_ok(stack.url, seconds=300)
     assert result["model"]["type"] == "gpt"
 
@@ -188,7 +188,7 @@ def test_server_container_is_healthy(stack: Project) -> None:
         state = docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout
         return state.strip() == "healthy"
 
-    assert poll(healthy, 120, interval=3), docker("inspect", container).stdout[-2000:]
+    assert poll(healthy, 300, interval=3), docker("inspect", container).stdout[-2000:]
 
 
 def test_server_container_serves_a_natively_trained_checkpoint(

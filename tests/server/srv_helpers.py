@@ -111,7 +111,9 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 30) -> None:
+    # Esperas acotadas pero holgadas: vuelven en cuanto se cumple la condición, y en una
+    # máquina cargada cargar PyTorch en cada worker puede llevar decenas de segundos.
+    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if len(re.findall(pattern, self.log())) >= count:
@@ -119,7 +121,7 @@ class ServerProcess:
             time.sleep(0.1)
         raise AssertionError(f"no apareció {pattern!r} ×{count} en el registro:\n{self.log()}")
 
-    def wait_until(self, predicate: Any, timeout: float = 30, what: str = "") -> None:
+    def wait_until(self, predicate: Any, timeout: float = 120, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
@@ -128,10 +130,10 @@ class ServerProcess:
         raise AssertionError(f"no se cumplió a tiempo: {what}\n{self.log()[-4000:]}")
 
     def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
-        return requests.post(self.url(path), json=body, timeout=30, **kwargs)
+        return requests.post(self.url(path), json=body, timeout=60, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(self.url(path), timeout=30, **kwargs)
+        return requests.get(self.url(path), timeout=60, **kwargs)
 
     def __enter__(self) -> ServerProcess:
         return self
