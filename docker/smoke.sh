@@ -5,11 +5,13 @@
 # Distingue por qué no está listo, y solo sigue esperando cuando tiene sentido:
 #   - nada escucha en HOST:PORT                      → se rinde a los SMOKE_GIVE_UP s (60);
 #   - el contenedor del servidor se está reiniciando → se rinde en cuanto lo ve repetirse;
+#   - el contenedor está en marcha pero aún arranca  → espera hasta SMOKE_BOOT_TIMEOUT s (180);
 #   - el servidor responde pero aún no tiene modelo  → espera hasta SMOKE_TIMEOUT s (600): el
 #     primer checkpoint llega con la primera evaluación del entrenamiento.
 # Los contenedores se consultan con `docker compose ps` desde el directorio actual (el del
 # proyecto; COMPOSE_PROJECT_NAME si no es el de compose.yaml). Sin Docker, solo HTTP.
-# Ajustes: HOST, PORT, API_KEY, PROMPT, SMOKE_TIMEOUT, SMOKE_GIVE_UP, DOCKER.
+# Ajustes: HOST, PORT, API_KEY, PROMPT, SMOKE_TIMEOUT, SMOKE_GIVE_UP, SMOKE_BOOT_TIMEOUT,
+# DOCKER.
 set -euo pipefail
 
 host="${HOST:-127.0.0.1}"
@@ -19,6 +21,7 @@ port="${PORT:-8000}"
 base="http://${host}:${port}"
 timeout="${SMOKE_TIMEOUT:-600}"
 give_up="${SMOKE_GIVE_UP:-60}"
+boot_timeout="${SMOKE_BOOT_TIMEOUT:-180}"
 prompt="${PROMPT:-Hola}"
 docker_cmd="${DOCKER:-docker}"
 auth=()
@@ -48,8 +51,13 @@ container_state() {
 		"$1" 2>/dev/null || echo "desconocido 0 0"
 }
 
+# «; última línea del registro: …» de un contenedor (nada si aún no ha escrito nada).
 last_log_line() {
-	"$docker_cmd" logs --tail 20 "$1" 2>&1 | grep -v '^[[:space:]]*$' | tail -n 1 || true
+	local line
+	line="$("$docker_cmd" logs --tail 20 "$1" 2>&1 | grep -v '^[[:space:]]*$' | tail -n 1 || true)"
+	if [[ -n "$line" ]]; then
+		printf '; última línea del registro: %s' "$line"
+	fi
 }
 
 # Por qué nada responde en HOST:PORT. Sale con error si el contenedor se reinicia en bucle.
@@ -63,17 +71,20 @@ why_not_listening() {
 	read -r state restarts code <<<"$(container_state "$id")"
 	if [[ "$state" == restarting || "$restarts" -gt 0 ]]; then
 		reason="el contenedor del servidor se está reiniciando (${restarts} reinicio(s), código \
-${code}; última línea del registro: $(last_log_line "$id"))"
+${code}$(last_log_line "$id"))"
 		# Un reinicio suelto puede pasar; dos ya son un bucle que no va a arreglarse solo.
 		if [[ "$restarts" -ge 2 ]]; then
 			fail "$reason"
 		fi
 	elif [[ "$state" == running ]]; then
-		reason="nada escucha en ${host}:${port}; el contenedor del servidor está en marcha pero \
-aún no responde (¿otro PORT? última línea del registro: $(last_log_line "$id"))"
+		# Arrancando: cada worker carga PyTorch antes de responder, y en una máquina cargada eso
+		# lleva su tiempo. Se le da más margen que a «nada escucha» (SMOKE_BOOT_TIMEOUT).
+		reason="el contenedor del servidor está arrancando y aún no responde en ${host}:${port}\
+$(last_log_line "$id")"
+		booting=1
 	else
 		reason="nada escucha en ${host}:${port}; el contenedor del servidor está parado (estado \
-${state}, código ${code}; última línea del registro: $(last_log_line "$id"))"
+${state}, código ${code}$(last_log_line "$id"))"
 	fi
 }
 
@@ -88,8 +99,7 @@ why_no_model() {
 	fi
 	read -r state restarts code <<<"$(container_state "$id")"
 	if [[ "$state" == exited && "$code" != 0 ]]; then
-		fail "${reason}, y el entrenador terminó con error (código ${code}; última línea del \
-registro: $(last_log_line "$id"))"
+		fail "${reason}, y el entrenador terminó con error (código ${code}$(last_log_line "$id"))"
 	fi
 	step="$("$docker_cmd" logs --tail 200 "$id" 2>&1 | grep -o 'paso [0-9]*/[0-9]*' | tail -n 1 || true)"
 	if [[ -n "$step" ]]; then
@@ -111,9 +121,14 @@ said_at=0
 while true; do
 	health="$(http_code /health)"
 	if [[ "$health" == 000 ]]; then
+		booting=0
 		why_not_listening
-		if ((SECONDS - down_since >= give_up)); then
-			fail "${reason} (tras ${give_up} s)"
+		limit=$give_up
+		if ((booting)); then
+			limit=$boot_timeout
+		fi
+		if ((SECONDS - down_since >= limit)); then
+			fail "${reason} (tras ${limit} s)"
 		fi
 	else
 		down_since=$SECONDS
