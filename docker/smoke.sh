@@ -51,10 +51,16 @@ container_state() {
 		"$1" 2>/dev/null || echo "desconocido 0 0"
 }
 
+# Las últimas líneas del registro de un contenedor. Sin `docker logs --tail`: podman se salta
+# con él una última línea que no acaba en salto de línea (justo la del error).
+log_tail() {
+	"$docker_cmd" logs "$1" 2>&1 | tail -n "$2" || true
+}
+
 # «; última línea del registro: …» de un contenedor (nada si aún no ha escrito nada).
 last_log_line() {
 	local line
-	line="$("$docker_cmd" logs --tail 20 "$1" 2>&1 | grep -v '^[[:space:]]*$' | tail -n 1 || true)"
+	line="$(log_tail "$1" 20 | grep -v '^[[:space:]]*$' | tail -n 1 || true)"
 	if [[ -n "$line" ]]; then
 		printf '; última línea del registro: %s' "$line"
 	fi
@@ -101,7 +107,7 @@ why_no_model() {
 	if [[ "$state" == exited && "$code" != 0 ]]; then
 		fail "${reason}, y el entrenador terminó con error (código ${code}$(last_log_line "$id"))"
 	fi
-	step="$("$docker_cmd" logs --tail 200 "$id" 2>&1 | grep -o 'paso [0-9]*/[0-9]*' | tail -n 1 || true)"
+	step="$(log_tail "$id" 200 | grep -o 'paso [0-9]*/[0-9]*' | tail -n 1 || true)"
 	if [[ -n "$step" ]]; then
 		reason+=" (entrenamiento en el ${step})"
 	elif [[ "$state" == running ]]; then
