@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Ajustes: se pueden cambiar en la línea (make train MAX_STEPS=200) o en un fichero .env.
+# Vacío (MAX_STEPS= en .env o en el entorno) vale lo mismo que sin definir: el valor por defecto.
 -include .env
 
 # Python 3.11, 3.12 o 3.13. Vacío: lo elige scripts/find-python.sh (python3 si vale; si no,
@@ -13,23 +14,26 @@ PYTHON ?=
 TORCH_INDEX_URL ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA ?= data/tiny_spanish.txt
-MAX_STEPS ?= 2000
-DEVICE ?= auto
+DATA := $(or $(DATA),data/tiny_spanish.txt)
+MAX_STEPS := $(or $(MAX_STEPS),2000)
+DEVICE := $(or $(DEVICE),auto)
 # Un modelo por carpeta: make train escribe en checkpoints/gpt y make train-bigram en
 # checkpoints/bigram. MODEL elige cuál usan generate, evaluate y serve (MODEL=bigram).
-MODEL ?= gpt
-CHECKPOINT_DIR ?= checkpoints/$(MODEL)
-N_EMBD ?= 128
-N_HEAD ?= 4
-N_LAYER ?= 2
-BATCH_SIZE ?= 32
-BLOCK_SIZE ?= 128
-SEED ?= 1337
-PROMPT ?= Hola
-GEN_TOKENS ?= 300
-TEMPERATURE ?= 0.8
-TOP_K ?= 50
+MODEL := $(or $(MODEL),gpt)
+# Recursiva (=): cada objetivo la expande con su MODEL (train-bigram fija MODEL=bigram).
+ifeq ($(strip $(CHECKPOINT_DIR)),)
+CHECKPOINT_DIR = checkpoints/$(MODEL)
+endif
+N_EMBD := $(or $(N_EMBD),128)
+N_HEAD := $(or $(N_HEAD),4)
+N_LAYER := $(or $(N_LAYER),2)
+BATCH_SIZE := $(or $(BATCH_SIZE),32)
+BLOCK_SIZE := $(or $(BLOCK_SIZE),128)
+SEED := $(or $(SEED),1337)
+PROMPT := $(or $(PROMPT),Hola)
+GEN_TOKENS := $(or $(GEN_TOKENS),300)
+TEMPERATURE := $(or $(TEMPERATURE),0.8)
+TOP_K := $(or $(TOP_K),50)
 # Vacía = una semilla al azar, que make generate muestra para poder repetir el texto.
 GEN_SEED ?=
 TRAIN_ARGS ?=
@@ -210,7 +214,8 @@ logs: ## Sigue los registros del entrenador y del servidor
 	$(COMPOSE) logs -f --tail=100
 
 smoke: ## Espera a /ready y pide un texto a /generate con curl
-	HOST="$(HOST)" PORT="$(PORT)" API_KEY="$(API_KEY)" PROMPT="$(PROMPT)" bash docker/smoke.sh
+	HOST="$(HOST)" PORT="$(PORT)" API_KEY="$(API_KEY)" PROMPT="$(PROMPT)" DOCKER="$(DOCKER)" \
+		bash docker/smoke.sh
 
 lint-docker: $(DEV_STAMP) ## Revisa los Dockerfile con hadolint
 	$(VENV)/bin/hadolint --failure-threshold error docker/Dockerfile docker/trainer-cuda.Dockerfile

@@ -1,6 +1,8 @@
 """Ajustes del servidor, leídos de variables de entorno (y de un fichero ``.env`` si existe).
 
-Una variable ya definida en el entorno gana siempre a la del ``.env``.
+Una variable ya definida en el entorno gana siempre a la del ``.env``. Una variable vacía
+(``WEB_CONCURRENCY=``, como las pasa compose cuando ``.env`` no las define) vale lo mismo que
+no definirla: rige el valor por defecto.
 
 =========================== ============== =====================================================
 Variable                    Por defecto    Qué hace
@@ -15,7 +17,9 @@ MODEL                       gpt            gpt o bigram: con CHECKPOINT_DIR vac�
                                            checkpoints/gpt o checkpoints/bigram.
 WEB_CONCURRENCY             núcleos /      Procesos worker de gunicorn; cada uno carga su copia
                             TORCH_THREADS  de PyTorch y del modelo (unos 350 MB), así que por
-                            (máx. 4)       defecto no pasa de 4.
+                            (máx. 4)       defecto no pasa de 4. Núcleos: los que el proceso
+                                           puede usar (afinidad y cuota de CPU del contenedor),
+                                           no los de la máquina.
 GUNICORN_THREADS            4              Hilos por worker (peticiones atendidas a la vez). Debe
                                            superar a MAX_CONCURRENT_GENERATIONS para que /health
                                            y los 429 respondan aunque se esté generando.
@@ -51,10 +55,18 @@ from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 
+from server.cpus import usable_cores
 from shared.config import MODEL_TYPES
 from shared.errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Tope de workers por defecto: cada uno lleva su PyTorch y su modelo en memoria.
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers(cores: int, torch_threads: int) -> int:
+    """WEB_CONCURRENCY por defecto: los workers que caben en los núcleos, entre 1 y 4."""
+    return max(1, min(MAX_DEFAULT_WORKERS, cores // torch_threads))
 
 
 def load_env_file() -> None:
@@ -151,7 +163,6 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Lee y valida los ajustes; un valor inválido da un ``ConfigError`` en español."""
         env = os.environ if env is None else env
-        cores = os.cpu_count() or 1
         torch_threads = _int(env, "TORCH_THREADS", 1, 1, 256)
         log_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
         if log_level not in LOG_LEVELS:
@@ -160,8 +171,9 @@ class Settings:
             host=_host(env),
             port=_int(env, "PORT", 8000, 0, 65535),
             checkpoint_dir=_checkpoint_dir(env),
-            # Por defecto, tantos workers como quepan en los núcleos con TORCH_THREADS cada uno.
-            web_concurrency=_int(env, "WEB_CONCURRENCY", max(1, cores // torch_threads), 1, 64),
+            web_concurrency=_int(
+                env, "WEB_CONCURRENCY", default_workers(usable_cores(), torch_threads), 1, 64
+            ),
             threads=_int(env, "GUNICORN_THREADS", 4, 1, 256),
             timeout=_int(env, "GUNICORN_TIMEOUT", 120, 1, 86400),
             torch_threads=torch_threads,
@@ -185,7 +197,7 @@ class Settings:
                 f"({self.max_concurrent_generations}): con todos los hilos generando, las demás "
                 "peticiones esperarán en cola en vez de recibir 429 o respuesta de /health."
             )
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         if self.web_concurrency * self.torch_threads > 2 * cores:
             out.append(
                 f"WEB_CONCURRENCY × TORCH_THREADS = {self.web_concurrency * self.torch_threads} "

@@ -51,10 +51,9 @@ TINY_TRAINING = {
 
 
 def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
-    # Una sola petición a la vez por prueba: 1 worker y 1 hilo de torch en una máquina compartida.
-    env.update({"WEB_CONCURRENCY": "1", "TORCH_THREADS": "1", "HOST": "127.0.0.1"})
-    return env
+    """El entorno de quien prueba sin ningún ajuste del proyecto: los valores por defecto de
+    compose.yaml, como los tiene un usuario sin .env. Lo que una prueba fije, con su motivo."""
+    return {k: v for k, v in os.environ.items() if k not in SETTINGS}
 
 
 def run(
@@ -106,6 +105,9 @@ class Project:
     @property
     def env(self) -> dict[str, str]:
         env = clean_env()
+        # Las mismas imágenes que construye `docker compose up` (mismo Dockerfile y destinos),
+        # con otra etiqueta: no pisan las de `make docker-build` ni las de otra copia del repo.
+        # PORT: uno libre, para no chocar con un servidor que ya escuche en el 8000.
         env.update(
             {"TRAINER_IMAGE": TRAINER_IMAGE, "SERVER_IMAGE": SERVER_IMAGE, "PORT": str(self.port)}
         )

@@ -33,7 +33,12 @@ APP_UID = "1000"  # el usuario `app` de las imágenes
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Project]:
     """El proyecto de compose entero (entrenador + servidor) con un entrenamiento corto."""
-    project = Project(settings={**TINY_TRAINING, "RELOAD_INTERVAL": "1"})
+    # TINY_TRAINING: un GPT diminuto para que el primer checkpoint llegue en segundos.
+    # RELOAD_INTERVAL=1: test_sigterm... espera a que se sirva el checkpoint nuevo.
+    # WEB_CONCURRENCY=1: estas pruebas hacen una petición a la vez; un worker (en vez de uno por
+    # núcleo) deja memoria y CPU a las demás pruebas de la máquina. Los valores por defecto de
+    # un usuario los prueba test_user_path.py.
+    project = Project(settings={**TINY_TRAINING, "RELOAD_INTERVAL": "1", "WEB_CONCURRENCY": "1"})
     try:
         project.compose("build", timeout=1800)
         project.compose("up", "-d", "--no-build", timeout=300)
@@ -77,7 +82,7 @@ def test_trainer_and_server_share_one_folder_per_model() -> None:
 
 def test_generate_answers_after_a_short_training(stack: Project) -> None:
     # /health responde en cuanto gunicorn escucha, antes de que exista ningún checkpoint.
-    assert poll(lambda: http("GET", f"{stack.url}/health")[0] == 200, 120), "/health no responde"
+    assert poll(lambda: http("GET", f"{stack.url}/health")[0] == 200, 300), "/health no responde"
     result = generate_until_ok(stack.url, seconds=300)
     assert result["model"]["type"] == "gpt"
 
@@ -195,7 +200,7 @@ def test_server_container_is_healthy(stack: Project) -> None:
         state = docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout
         return state.strip() == "healthy"
 
-    assert poll(healthy, 120, interval=3), docker("inspect", container).stdout[-2000:]
+    assert poll(healthy, 300, interval=3), docker("inspect", container).stdout[-2000:]
 
 
 def test_server_container_serves_a_natively_trained_checkpoint(

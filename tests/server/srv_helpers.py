@@ -58,18 +58,20 @@ def train_tiny(directory: Path, run_name: str = "tiny", max_steps: int = 40) -> 
 class ServerProcess:
     """Un ``python -m server`` de verdad, con su registro en un fichero."""
 
-    def __init__(self, workdir: Path, **settings: str) -> None:
+    def __init__(self, workdir: Path, args: tuple[str, ...] = (), **settings: str) -> None:
         self.workdir = workdir
+        self.args = args  # opciones de gunicorn tras `python -m server`
         self.log_path = workdir / "server.log"
         self.settings = {"HOST": "127.0.0.1", "PORT": "0", "LOG_LEVEL": "info", **settings}
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = ""
 
-    def start(self, timeout: float = 90) -> ServerProcess:
+    def start(self, timeout: float = 90, command: list[str] | None = None) -> ServerProcess:
+        """Lanza ``python -m server`` (u otro ``command`` que acabe en él, p. ej. con taskset)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - el proceso hijo lo usa hasta el final
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server"],
+            [*(command or [sys.executable, "-m", "server"]), *self.args],
             cwd=self.workdir,
             env=python_env(**self.settings),
             stdout=log,
@@ -109,7 +111,9 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 30) -> None:
+    # Esperas acotadas pero holgadas: vuelven en cuanto se cumple la condición, y en una
+    # máquina cargada cargar PyTorch en cada worker puede llevar decenas de segundos.
+    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if len(re.findall(pattern, self.log())) >= count:
@@ -117,7 +121,7 @@ class ServerProcess:
             time.sleep(0.1)
         raise AssertionError(f"no apareció {pattern!r} ×{count} en el registro:\n{self.log()}")
 
-    def wait_until(self, predicate: Any, timeout: float = 30, what: str = "") -> None:
+    def wait_until(self, predicate: Any, timeout: float = 120, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
@@ -126,10 +130,10 @@ class ServerProcess:
         raise AssertionError(f"no se cumplió a tiempo: {what}\n{self.log()[-4000:]}")
 
     def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
-        return requests.post(self.url(path), json=body, timeout=30, **kwargs)
+        return requests.post(self.url(path), json=body, timeout=60, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(self.url(path), timeout=30, **kwargs)
+        return requests.get(self.url(path), timeout=60, **kwargs)
 
     def __enter__(self) -> ServerProcess:
         return self

@@ -4,7 +4,6 @@ servidor sigue sirviendo la petición siguiente."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,12 +162,12 @@ def test_overload_answers_429_at_once(limited: ServerProcess) -> None:
     first = next(lines)
     assert first.startswith(b"data:")  # la plaza está tomada: ya está generando
     try:
-        t0 = time.monotonic()
+        # Sin cola: una petición encolada esperaría a la otra (horas) y `post` se rendiría a los
+        # 60 s de su timeout. Que llegue un 429 ya prueba que no esperó, sin medir tiempos (en
+        # una máquina cargada, «rápido» no es un número fijo).
         busy = limited.post("/generate", OK, headers=AUTH)
-        elapsed = time.monotonic() - t0
         err = assert_error(busy, 429, "overloaded")
         assert "ocupado" in err["message"] and busy.headers["Retry-After"] == "1"
-        assert elapsed < 5  # rechazada sin esperar a que termine la otra (tardaría minutos)
         assert_error(limited.post("/v1/completions", {}, headers=AUTH), 429, "overloaded")
         assert limited.get("/health").status_code == 200  # los hilos libres siguen atendiendo
     finally:
