@@ -1,14 +1,10 @@
-"""``python -m server``: arranca gunicorn con server/gunicorn.conf.py (nunca el servidor de
-desarrollo de Flask). Los argumentos extra pasan tal cual a gunicorn."""
+"""``python -m server``: arranca el frente (server/front.py) y detrás gunicorn con
+server/gunicorn.conf.py (nunca el servidor de desarrollo de Flask). Los argumentos extra pasan
+tal cual a gunicorn. Cómo se reparten el trabajo: server/launcher.py."""
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
-
-CONF = Path(__file__).with_name("gunicorn.conf.py")
-
 
 USAGE = """uso: python -m server [opciones de gunicorn]
 
@@ -26,9 +22,9 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         print(settings.__doc__)
         return
-    # exec: gunicorn ocupa este mismo proceso, así las señales (Ctrl+C, docker stop) le llegan
-    # directamente.
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", str(CONF), *args])
+    from server.launcher import run
+
+    sys.exit(run(args))
 
 
 if __name__ == "__main__":

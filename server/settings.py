@@ -19,6 +19,10 @@ GUNICORN_THREADS            4              Hilos por worker (peticiones atendida
                                            y los 429 respondan aunque se esté generando.
 GUNICORN_TIMEOUT            120            Segundos que un worker puede estar sin dar señales de
                                            vida antes de que gunicorn lo reinicie.
+CLIENT_TIMEOUT              10             Segundos que tiene un cliente para enviar su petición
+                                           entera (cabeceras y cuerpo) desde que abre la
+                                           conexión; si no, 408 y se cierra. Entre peticiones de
+                                           una misma conexión se esperan 5 s como mucho.
 TORCH_THREADS               1              Hilos de cálculo de PyTorch por worker. Regla:
                                            WEB_CONCURRENCY × TORCH_THREADS ≈ núcleos.
 API_KEY                     (vacía)        Si tiene valor, /generate y /v1/completions exigen la
@@ -117,6 +121,7 @@ class Settings:
     web_concurrency: int = 2
     threads: int = 4
     timeout: int = 120
+    client_timeout: float = 10.0
     torch_threads: int = 1
     api_key: str = ""
     max_new_tokens: int = 500
@@ -150,6 +155,7 @@ class Settings:
             web_concurrency=_int(env, "WEB_CONCURRENCY", max(1, cores // torch_threads), 1, 64),
             threads=_int(env, "GUNICORN_THREADS", 4, 1, 256),
             timeout=_int(env, "GUNICORN_TIMEOUT", 120, 1, 86400),
+            client_timeout=_float(env, "CLIENT_TIMEOUT", 10.0, 0.1),
             torch_threads=torch_threads,
             api_key=env.get("API_KEY", "").strip(),
             max_new_tokens=_int(env, "MAX_NEW_TOKENS", 500, 1, 1_000_000),
