@@ -168,12 +168,12 @@ class Front:
         # Si el cliente se va a mitad (p. ej. corta un streaming), se corta también gunicorn:
         # así la generación abandonada deja de ocupar el modelo.
         watcher = asyncio.create_task(_wait_client_gone(conn))
+        read: asyncio.Task[bytes] | None = None
         try:
             while True:
                 read = asyncio.create_task(up_reader.read(65536))
                 done, _ = await asyncio.wait({read, watcher}, return_when=asyncio.FIRST_COMPLETED)
                 if watcher in done:
-                    read.cancel()
                     raise ClientGone
                 chunk = read.result()
                 if not chunk:
@@ -182,13 +182,18 @@ class Front:
                 await asyncio.wait_for(writer.drain(), self.config.client_timeout)
         finally:
             watcher.cancel()
+            if read is not None:
+                read.cancel()
         return keep
 
 
 async def _wait_client_gone(conn: Conn) -> None:
     """Termina cuando el cliente cierra; lo que envíe antes (siguiente petición) se guarda."""
     while True:
-        chunk = await conn.reader.read(65536)
+        try:
+            chunk = await conn.reader.read(65536)
+        except OSError:
+            return
         if not chunk:
             return
         conn.buf += chunk
