@@ -33,77 +33,80 @@ class Outcome:
     open_after_probes: int  # conexiones lentas aún abiertas al acabar las sondas
     closed_after: list[float]  # segundos desde su apertura hasta que el servidor las cerró
     failures: list[str]
+    probing: float  # segundos que duraron las 40 sondas
 
     def summary(self, n: int, kind: str) -> str:
         closed = self.closed_after or [-1.0]
         return (
             f"{n} conexiones {kind}: {self.answered}/{PROBES} sondas respondidas, "
-            f"{self.open_after_probes} seguían abiertas al acabar; {len(self.closed_after)} "
+            f"en {self.probing:.1f} s; {self.open_after_probes} seguían abiertas al acabar; "
+            f"{len(self.closed_after)} "
             f"cerradas por el servidor entre {min(closed):.1f} y {max(closed):.1f} s"
         )
 
 
 class Crowd:
-    """``n`` conexiones de un tipo contra ``host:port``, con un hilo que las alimenta."""
+    """``n`` conexiones de un tipo contra ``host:port``, con un hilo que las alimenta (si son
+    lentas) y que apunta en cuanto el servidor cierra cada una (a la vez que las sondas)."""
 
     def __init__(self, host: str, port: int, n: int, kind: str) -> None:
         self.socks: list[socket.socket] = []
         self.opened: list[float] = []
+        self.closed: dict[int, float] = {}  # índice → segundos desde su apertura
         for _ in range(n):
             sock = socket.create_connection((host, port), timeout=5)
             if kind == "slow":
                 sock.sendall(b"POST /generate HTTP/1.1\r\nHost: lento\r\nX-Lento: ")
+            sock.setblocking(False)
             self.socks.append(sock)
             self.opened.append(time.monotonic())
         self.kind = kind
+        self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._trickle, daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def _trickle(self) -> None:
-        while self.kind == "slow" and not self.stop.wait(TRICKLE):
-            for sock in self.socks:
-                try:
-                    sock.send(b"a")
-                except OSError:  # el servidor ya la cerró
-                    pass
-
-    def wait_closed(self, limit: float) -> tuple[list[float], int]:
-        """Segundos hasta el cierre de cada conexión; y cuántas siguen abiertas tras ``limit``."""
-        closed: dict[int, float] = {}
+    def _run(self) -> None:
         sel = selectors.DefaultSelector()
         for i, sock in enumerate(self.socks):
-            sock.setblocking(False)
             sel.register(sock, selectors.EVENT_READ, i)
-        deadline = time.monotonic() + limit
-        while len(closed) < len(self.socks) and time.monotonic() < deadline:
-            for key, _ in sel.select(timeout=0.2):
-                i = key.data
-                try:
-                    data = self.socks[i].recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
-                    closed[i] = time.monotonic() - self.opened[i]
-                    sel.unregister(self.socks[i])
+        next_byte = time.monotonic() + TRICKLE
+        while not self.stop.is_set() and len(self.closed) < len(self.socks):
+            for key, _ in sel.select(timeout=0.05):
+                self._read(key.data, sel)
+            if self.kind == "slow" and time.monotonic() >= next_byte:
+                next_byte += TRICKLE
+                for i, sock in enumerate(self.socks):
+                    if i not in self.closed:
+                        try:
+                            sock.send(b"a")
+                        except OSError:  # ya cerrada: select() lo dirá
+                            pass
         sel.close()
-        return list(closed.values()), len(self.socks) - len(closed)
 
-    def is_open(self) -> int:
-        """Cuántas conexiones no ha cerrado aún el servidor (sin consumir nada)."""
-        alive = 0
-        for sock in self.socks:
-            sock.setblocking(False)
-            try:
-                sock.recv(1, socket.MSG_PEEK)  # un 408 o el cierre: el servidor ya la soltó
-            except BlockingIOError:
-                alive += 1
-            except OSError:
-                pass
-            sock.setblocking(True)
-        return alive
+    def _read(self, i: int, sel: selectors.BaseSelector) -> None:
+        try:
+            data = self.socks[i].recv(65536)  # un 408, o b"" al cerrar
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            with self.lock:
+                self.closed[i] = time.monotonic() - self.opened[i]
+            sel.unregister(self.socks[i])
+
+    def open_count(self) -> int:
+        with self.lock:
+            return len(self.socks) - len(self.closed)
+
+    def wait_closed(self, limit: float) -> list[float]:
+        """Espera (hasta ``limit`` s) a que el servidor las cierre; segundos hasta cada cierre."""
+        deadline = time.monotonic() + limit
+        while self.open_count() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with self.lock:
+            return list(self.closed.values())
 
     def close(self) -> None:
         self.stop.set()
@@ -134,9 +137,11 @@ def measure(host: str, port: int, n: int, kind: str, close_limit: float) -> Outc
     crowd = Crowd(host, port, n, kind)
     try:
         time.sleep(1.0)  # que el servidor haya aceptado (y empezado a leer) todas
+        started = time.monotonic()
         failures = [f for i in range(PROBES) if (f := probe(host, port, i))]
-        still_open = crowd.is_open()
-        closed_after, _left = crowd.wait_closed(close_limit)
+        probing = time.monotonic() - started
+        still_open = crowd.open_count()
+        closed_after = crowd.wait_closed(close_limit)
     finally:
         crowd.close()
-    return Outcome(PROBES - len(failures), still_open, closed_after, failures)
+    return Outcome(PROBES - len(failures), still_open, closed_after, failures, probing)
