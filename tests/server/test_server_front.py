@@ -127,6 +127,13 @@ def test_non_ascii_api_key_over_the_wire(keyed: ServerProcess) -> None:
     assert_error(bad, 401, "unauthorized")
 
 
+def test_utf8_bom_body_over_the_wire(keyed: ServerProcess) -> None:
+    raw = b"\xef\xbb\xbf" + b'{"prompt": "Hola", "max_new_tokens": 3, "seed": 1}'
+    resp = requests.post(keyed.url("/generate"), data=raw, timeout=30,
+                         headers={"Content-Type": "application/json", **auth()})  # fmt: skip
+    assert resp.status_code == 200, resp.text
+
+
 def test_unknown_methods_do_not_grow_metrics(keyed: ServerProcess) -> None:
     for i in range(20):
         requests.request(f"RARO{i}", keyed.url("/health"), timeout=30)
