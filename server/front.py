@@ -41,7 +41,7 @@ from server.front_http import (
 log = logging.getLogger("server.front")
 
 KEEPALIVE = 5.0  # segundos de espera entre peticiones de una conexión (como gunicorn)
-MAX_CONNECTIONS = 1000  # más conexiones a la vez: las nuevas se cierran al momento
+MAX_CONNECTIONS = 1000  # tope de conexiones a la vez (menos si faltan descriptores de fichero)
 REASONS = {
     400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large", 414: "URI Too Long",
     431: "Request Header Fields Too Large", 502: "Bad Gateway", 505: "HTTP Version Not Supported",
@@ -54,6 +54,7 @@ class FrontConfig:
     client_timeout: float
     max_body_bytes: int
     keepalive: float = KEEPALIVE
+    max_connections: int = MAX_CONNECTIONS
 
 
 def error_bytes(status: int, message: str, close: bool) -> bytes:
@@ -76,20 +77,39 @@ class Front:
     def __init__(self, config: FrontConfig) -> None:
         self.config = config
         self.active: set[asyncio.Task[None]] = set()
+        # Las que aún están leyendo su petición, con la hora en que empezaron a esperarla.
+        self.waiting: dict[asyncio.Task[None], float] = {}
+        self.evicted: set[asyncio.Task[None]] = set()
+
+    def _evict_oldest_waiting(self) -> bool:
+        """Con el tope alcanzado, cierra la conexión que más lleva esperando su petición: así una
+        avalancha de conexiones mudas no deja fuera a los clientes nuevos."""
+        if not self.waiting:
+            return False
+        oldest = min(self.waiting, key=self.waiting.__getitem__)
+        del self.waiting[oldest]
+        self.evicted.add(oldest)
+        oldest.cancel()
+        return True
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        if len(self.active) >= MAX_CONNECTIONS:
-            writer.close()
+        if len(self.active) >= self.config.max_connections and not self._evict_oldest_waiting():
+            writer.close()  # todas ocupadas en peticiones completas: no hay sitio
             return
         self.active.add(task)
         try:
             await self._serve(reader, writer)
         except (ClientGone, ConnectionError, TimeoutError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            if task not in self.evicted:
+                raise
         finally:
             self.active.discard(task)
+            self.waiting.pop(task, None)
+            self.evicted.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1)
@@ -101,11 +121,16 @@ class Front:
         cfg = self.config
         # La primera petición: todo (incluida la espera) dentro de CLIENT_TIMEOUT.
         deadline = idle_deadline = loop.time() + cfg.client_timeout
+        task = asyncio.current_task()
+        assert task is not None
         while True:
+            self.waiting[task] = loop.time()
             try:
                 req = await read_head(conn, deadline, idle_deadline)
                 await self._read_body(req, conn, writer, deadline)
+                del self.waiting[task]
             except FrontError as err:
+                self.waiting.pop(task, None)
                 log.info('%s "%s" %d (frente)', _ip(peer), "petición rechazada", err.status)
                 writer.write(error_bytes(err.status, err.message, close=True))
                 await asyncio.wait_for(writer.drain(), cfg.client_timeout)

@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from server.front import Front, FrontConfig
+from server.front import MAX_CONNECTIONS, Front, FrontConfig
 from server.settings import Settings, load_env_file
 from shared.errors import ConfigError
 
@@ -60,6 +61,19 @@ def _public_socket(settings: Settings) -> socket.socket:
     except OSError as exc:
         sys.exit(f"error: no se puede escuchar en {settings.bind}: {exc.strerror or exc}")
     return sock
+
+
+def _connection_cap() -> int:
+    """Sube el límite de ficheros abiertos al máximo permitido; cada conexión usa dos (la del
+    cliente y la de gunicorn), y algunos quedan para el propio proceso."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(16, min(MAX_CONNECTIONS, (soft - 64) // 2))
 
 
 def _die_with_parent() -> None:
@@ -101,7 +115,11 @@ async def _run(settings: Settings, sock: socket.socket, gunicorn_args: list[str]
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_signal, signum)
 
-    front = Front(FrontConfig(upstream, settings.client_timeout, settings.max_body_bytes))
+    config = FrontConfig(
+        upstream, settings.client_timeout, settings.max_body_bytes,
+        max_connections=_connection_cap(),
+    )  # fmt: skip
+    front = Front(config)
     server = None
     try:
         if await _wait_upstream(upstream, proc) and not stopping.is_set():
@@ -111,8 +129,9 @@ async def _run(settings: Settings, sock: socket.socket, gunicorn_args: list[str]
             shown = f"[{host}]" if ":" in host else host
             log.info("Listening at: http://%s:%d (frente; gunicorn en %s)", shown, port, upstream)
             log.info(
-                "plazo por petición: %gs (CLIENT_TIMEOUT); %gs entre peticiones de una conexión",
-                settings.client_timeout, front.config.keepalive,
+                "plazo por petición: %gs (CLIENT_TIMEOUT); %gs entre peticiones de una "
+                "conexión; hasta %d conexiones a la vez",
+                settings.client_timeout, config.keepalive, config.max_connections,
             )  # fmt: skip
         code = await proc.wait()
     finally:

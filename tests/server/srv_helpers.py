@@ -58,8 +58,9 @@ def train_tiny(directory: Path, run_name: str = "tiny", max_steps: int = 40) -> 
 class ServerProcess:
     """Un ``python -m server`` de verdad, con su registro en un fichero."""
 
-    def __init__(self, workdir: Path, **settings: str) -> None:
+    def __init__(self, workdir: Path, wrapper: tuple[str, ...] = (), **settings: str) -> None:
         self.workdir = workdir
+        self.wrapper = wrapper  # delante del comando, p. ej. para bajar un ulimit
         self.log_path = workdir / "server.log"
         self.settings = {"HOST": "127.0.0.1", "PORT": "0", "LOG_LEVEL": "info", **settings}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -69,7 +70,7 @@ class ServerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - el proceso hijo lo usa hasta el final
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server"],
+            [*self.wrapper, sys.executable, "-m", "server"],
             cwd=self.workdir,
             env=python_env(**self.settings),
             stdout=log,

@@ -48,3 +48,21 @@ def test_slow_and_idle_connections_do_not_starve_the_server(
     assert len(out.closed_after) == n
     assert min(out.closed_after) >= CLIENT_TIMEOUT - 0.5, out.closed_after
     assert max(out.closed_after) <= CLIENT_TIMEOUT + MARGIN, out.closed_after
+
+
+def test_past_the_connection_cap_the_oldest_waiting_connection_makes_room(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    # Con 300 descriptores de fichero caben 118 conexiones (dos descriptores cada una): 200
+    # conexiones mudas no dejan fuera a las sondas, porque sale la que más lleva esperando.
+    ulimit = ("bash", "-c", 'ulimit -Sn 300 && ulimit -Hn 300 && exec "$@"', "bash")
+    srv = ServerProcess(tmp_path, wrapper=ulimit, CHECKPOINT_DIR=str(checkpoint_dir),
+                        WEB_CONCURRENCY="1", CLIENT_TIMEOUT=str(CLIENT_TIMEOUT))  # fmt: skip
+    with srv.start():
+        srv.wait_for_log(r"modelo cargado")
+        assert "hasta 118 conexiones a la vez" in srv.log()
+        port = int(srv.base_url.rsplit(":", 1)[1])
+        out = measure("127.0.0.1", port, 200, "idle", close_limit=CLIENT_TIMEOUT + 2 * MARGIN)
+    print(f"\ncon tope de 118: {out.summary(200, 'idle')}")
+    assert out.answered >= PROBES - 1, out.failures
+    assert len(out.closed_after) == 200 and min(out.closed_after) < CLIENT_TIMEOUT - 1
