@@ -41,6 +41,11 @@ from server.front_http import (
 log = logging.getLogger("server.front")
 
 KEEPALIVE = 5.0  # segundos de espera entre peticiones de una conexión (como gunicorn)
+# La respuesta se acumula aquí hasta 1 MiB si el cliente lee despacio: gunicorn termina y suelta
+# su hilo. Si el cliente no acepta nada durante SEND_TIMEOUT segundos, se le cierra (como el
+# send_timeout de nginx): así un lector lento tampoco retiene un hilo de gunicorn para siempre.
+WRITE_BUFFER = 1 << 20
+SEND_TIMEOUT = 60.0
 MAX_CONNECTIONS = 1000  # tope de conexiones a la vez (menos si faltan descriptores de fichero)
 REASONS = {
     400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large", 414: "URI Too Long",
@@ -99,6 +104,7 @@ class Front:
             writer.close()  # todas ocupadas en peticiones completas: no hay sitio
             return
         self.active.add(task)
+        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER)
         try:
             await self._serve(reader, writer)
         except (ClientGone, ConnectionError, TimeoutError, asyncio.IncompleteReadError):
@@ -204,7 +210,7 @@ class Front:
                 if not chunk:
                     break
                 writer.write(chunk)
-                await asyncio.wait_for(writer.drain(), self.config.client_timeout)
+                await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
         finally:
             watcher.cancel()
             if read is not None:

@@ -105,10 +105,13 @@ async def _run(settings: Settings, sock: socket.socket, gunicorn_args: list[str]
         env=env, start_new_session=True, preexec_fn=_die_with_parent,
     )  # fmt: skip
     stopping = asyncio.Event()
+    listening: list[asyncio.Server] = []
 
     def _on_signal(signum: int) -> None:
         log.info("señal %s recibida: se la paso a gunicorn", signal.Signals(signum).name)
         stopping.set()
+        for server in listening:  # no más conexiones nuevas; las abiertas siguen
+            server.close()
         if proc.returncode is None:
             proc.send_signal(signum)
 
@@ -120,11 +123,10 @@ async def _run(settings: Settings, sock: socket.socket, gunicorn_args: list[str]
         max_connections=_connection_cap(),
     )  # fmt: skip
     front = Front(config)
-    server = None
     try:
         if await _wait_upstream(upstream, proc) and not stopping.is_set():
             sock.listen(2048)
-            server = await asyncio.start_server(front.handle, sock=sock, limit=65536)
+            listening.append(await asyncio.start_server(front.handle, sock=sock, limit=65536))
             host, port = sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
             log.info("Listening at: http://%s:%d (frente; gunicorn en %s)", shown, port, upstream)
@@ -135,7 +137,7 @@ async def _run(settings: Settings, sock: socket.socket, gunicorn_args: list[str]
             )  # fmt: skip
         code = await proc.wait()
     finally:
-        if server is not None:
+        for server in listening:
             server.close()
         # Las últimas respuestas ya están en camino: un momento para entregarlas.
         if front.active:
