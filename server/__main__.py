@@ -1,20 +1,10 @@
-"""``python -m server``: arranca gunicorn con server/gunicorn.conf.py (nunca el servidor de
-desarrollo de Flask). Los argumentos extra pasan tal cual a gunicorn."""
+"""``python -m server``: arranca el frente (server/front.py) y detrás gunicorn con
+server/gunicorn.conf.py (nunca el servidor de desarrollo de Flask). Los argumentos extra pasan
+tal cual a gunicorn. Cómo se reparten el trabajo: server/launcher.py."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Mapping
-from pathlib import Path
-
-CONF = Path(__file__).with_name("gunicorn.conf.py")
-# Variables que gunicorn lee por su cuenta al importarse, antes que server/gunicorn.conf.py
-# (p. ej. ``int(os.environ.get("WEB_CONCURRENCY", 1))``). compose las pasa vacías cuando .env no
-# las define, y vacía debe valer lo mismo que sin definir: se quitan del entorno de gunicorn.
-GUNICORN_IMPORT_VARS = ("WEB_CONCURRENCY", "PORT", "FORWARDED_ALLOW_IPS", "GUNICORN_CMD_ARGS",
-                        "SENDFILE")  # fmt: skip
-
 
 USAGE = """uso: python -m server [opciones de gunicorn]
 
@@ -55,23 +45,9 @@ def main(argv: list[str] | None = None) -> None:
         print(settings.__doc__)
         return
     announce()
-    env = gunicorn_env(os.environ)
-    # exec: gunicorn ocupa este mismo proceso, así las señales (Ctrl+C, docker stop) le llegan
-    # directamente.
-    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", str(CONF), *args], env)
+    from server.launcher import run
 
-
-def gunicorn_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """El entorno para gunicorn: validado (error en español, no una traza de gunicorn) y sin
-    las variables que gunicorn leería vacías."""
-    from server.settings import Settings
-    from shared.errors import ConfigError
-
-    try:
-        Settings.from_env(environ)
-    except ConfigError as exc:
-        sys.exit(f"error de configuración: {exc}")
-    return {k: v for k, v in environ.items() if k not in GUNICORN_IMPORT_VARS or v.strip()}
+    sys.exit(run(args))
 
 
 if __name__ == "__main__":

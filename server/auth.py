@@ -22,6 +22,15 @@ def require_api_key(api_key: str) -> None:
             "falta la clave de API: envía la cabecera 'Authorization: Bearer <clave>'.",
             headers=challenge,
         )
-    # Comparación en tiempo constante: no revela cuántos caracteres coinciden.
-    if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+    # Comparación en tiempo constante (no revela cuántos caracteres coinciden), de bytes UTF-8.
+    if not hmac.compare_digest(_header_bytes(token.strip()), api_key.encode("utf-8")):
         raise APIError(401, "la clave de API no es correcta.", headers=challenge)
+
+
+def _header_bytes(value: str) -> bytes:
+    """Los bytes que envió el cliente. WSGI entrega las cabeceras decodificadas como latin-1,
+    así que una clave UTF-8 con «ñ» llega como «Ã±»: volver a latin-1 recupera sus bytes."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # no viene de un servidor WSGI (p. ej. una prueba en proceso)
+        return value.encode("utf-8", errors="replace")

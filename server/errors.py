@@ -25,12 +25,17 @@ ERROR_TYPES: dict[int, str] = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "overloaded",
+    431: "headers_too_large",
     500: "internal_error",
+    502: "bad_gateway",
     503: "model_not_ready",
+    505: "http_version_not_supported",
 }
 
 # Mensajes en español para los errores que produce el propio Werkzeug/Flask.

@@ -29,7 +29,12 @@ if _own_metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llm-metricas-")
 
 wsgi_app = "server.app:create_app()"
-bind = [_settings.bind]
+# Con `python -m server`, gunicorn escucha solo en un socket Unix privado: delante está el frente
+# (server/front.py), que lee cada petición entera con plazo y le pasa la IP del cliente con una
+# línea PROXY. Lanzado a mano (gunicorn -c ...), escucha en HOST:PORT sin esa protección.
+_upstream = os.environ.get("LLM_UPSTREAM_SOCKET", "")
+bind = [f"unix:{_upstream}"] if _upstream else [_settings.bind]
+proxy_protocol = "v1" if _upstream else "off"
 workers = _settings.web_concurrency
 threads = _settings.threads
 worker_class = "gthread"  # hilos: /health y los 429 responden aunque haya generaciones en curso

@@ -75,6 +75,17 @@ def model_failed(_path: object) -> None:
     RELOADS.labels(result="error").inc()
 
 
+# Los métodos de HTTP conocidos; cualquier otro token cuenta como "other" (si no, cada método
+# inventado por un cliente sería una serie nueva, y /metrics crecería sin límite).
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
+)
+
+
+def _method_label() -> str:
+    return request.method if request.method in KNOWN_METHODS else "other"
+
+
 def _route_label(status: int) -> str:
     # La regla (p. ej. "/generate"), nunca la URL cruda: así no crece sin límite el número de
     # series con rutas inventadas.
@@ -96,7 +107,7 @@ def install(app: Flask) -> None:
     @app.after_request
     def _count(response: Response) -> Response:
         route = _route_label(response.status_code)
-        method, status = request.method, str(response.status_code)
+        method, status = _method_label(), str(response.status_code)
         started = g.get("started", time.perf_counter())
 
         def _done() -> None:

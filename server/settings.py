@@ -25,6 +25,10 @@ GUNICORN_THREADS            4              Hilos por worker (peticiones atendida
                                            y los 429 respondan aunque se esté generando.
 GUNICORN_TIMEOUT            120            Segundos que un worker puede estar sin dar señales de
                                            vida antes de que gunicorn lo reinicie.
+CLIENT_TIMEOUT              10             Segundos que tiene un cliente para enviar su petición
+                                           entera (cabeceras y cuerpo) desde que abre la
+                                           conexión; si no, 408 y se cierra. Entre peticiones de
+                                           una misma conexión se esperan 5 s como mucho.
 TORCH_THREADS               1              Hilos de cálculo de PyTorch por worker. Regla:
                                            WEB_CONCURRENCY × TORCH_THREADS ≈ núcleos.
 API_KEY                     (vacía)        Si tiene valor, /generate y /v1/completions exigen la
@@ -42,6 +46,9 @@ BATCHING                    1              1 = las generaciones simultáneas de 
                                            juntas (una pasada del modelo por paso para todas;
                                            cada una da el mismo texto que sola). 0 = cada una
                                            por su cuenta.
+MEMORY_LIMIT                (la memoria    Tope de memoria para cargar un checkpoint (64G, 512M;
+                            disponible)    0 = sin comprobar): uno que pediría más se descarta
+                                           con un aviso y se sigue sirviendo el anterior.
 =========================== ============== =====================================================
 """
 
@@ -143,6 +150,7 @@ class Settings:
     web_concurrency: int = 2
     threads: int = 4
     timeout: int = 120
+    client_timeout: float = 10.0
     torch_threads: int = 1
     api_key: str = ""
     max_new_tokens: int = 500
@@ -176,6 +184,7 @@ class Settings:
             ),
             threads=_int(env, "GUNICORN_THREADS", 4, 1, 256),
             timeout=_int(env, "GUNICORN_TIMEOUT", 120, 1, 86400),
+            client_timeout=_float(env, "CLIENT_TIMEOUT", 10.0, 0.1),
             torch_threads=torch_threads,
             api_key=env.get("API_KEY", "").strip(),
             max_new_tokens=_int(env, "MAX_NEW_TOKENS", 500, 1, 1_000_000),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
-from server.errors import APIError
+from server.errors import HTTP_MESSAGES, APIError
 from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS
 
 M = TypeVar("M", bound=BaseModel)
@@ -46,6 +46,14 @@ HINTS: dict[str, str] = {
 }
 
 
+class _BadJSON(ValueError):
+    """Un fallo del JSON cuyo mensaje en español ya es el definitivo."""
+
+
+# Como el límite de Python (sys.get_int_max_str_digits): más cifras no caben en ningún campo.
+MAX_INT_DIGITS = 4300
+
+
 def read_json_object() -> dict[str, Any]:
     """Comprueba el tipo de contenido y decodifica el cuerpo como objeto JSON."""
     if request.mimetype != "application/json":
@@ -55,12 +63,14 @@ def read_json_object() -> dict[str, Any]:
             f"el cuerpo debe ser JSON: usa la cabecera 'Content-Type: application/json' "
             f"(recibido: {got}).",
         )
-    raw = request.get_data(cache=True)  # supera MAX_BODY_BYTES → 413 (lo lanza Werkzeug)
+    raw = _read_body()
     if not raw.strip():
         raise APIError(400, "el cuerpo está vacío: envía un objeto JSON, por ejemplo {}.")
     try:
-        text = raw.decode("utf-8")
-        data = json.loads(text, parse_constant=_reject_constant)
+        # utf-8-sig: un BOM inicial (lo añaden algunos editores de Windows) se ignora.
+        text = raw.decode("utf-8-sig")
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+        _reject_surrogates(data)
     except UnicodeDecodeError:
         raise APIError(400, "el cuerpo no está codificado en UTF-8.") from None
     except json.JSONDecodeError as exc:
@@ -68,17 +78,58 @@ def read_json_object() -> dict[str, Any]:
             400,
             f"el cuerpo no es JSON válido (línea {exc.lineno}, columna {exc.colno}).",
         ) from None
-    except ValueError as exc:
+    except _BadJSON as exc:
         raise APIError(400, str(exc)) from None
     except RecursionError:
         raise APIError(400, "el JSON está anidado demasiado profundamente.") from None
+    except ValueError:
+        raise APIError(400, "el cuerpo no es JSON válido.") from None
     if not isinstance(data, dict):
         raise APIError(422, 'el cuerpo debe ser un objeto JSON, por ejemplo {"prompt": "Hola"}.')
     return data
 
 
+def _read_body() -> bytes:
+    """El cuerpo entero; más de MAX_BODY_BYTES es un 413, también si llega troceado (chunked).
+
+    Werkzeug corta en silencio un cuerpo troceado en MAX_CONTENT_LENGTH (no hay Content-Length
+    que comparar): si tras el máximo aún queda algo en la entrada, el cuerpo era demasiado grande.
+    """
+    raw = request.get_data(cache=True)  # Content-Length > MAX_BODY_BYTES → 413 (Werkzeug)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None and request.content_length is None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise APIError(413, HTTP_MESSAGES[413].format(limit=limit))
+    return raw
+
+
 def _reject_constant(name: str) -> None:
-    raise ValueError(f"el JSON estándar no admite {name}; usa un número finito.")
+    raise _BadJSON(f"el JSON estándar no admite {name}; usa un número finito.")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _BadJSON(f"un número entero del JSON tiene más de {MAX_INT_DIGITS} cifras.")
+    return int(text)
+
+
+def _reject_surrogates(value: Any) -> None:
+    """Un «\\ud800» suelto en el JSON no es un carácter: ni texto ni nombre de campo válido."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _BadJSON(
+                "el JSON contiene un carácter no válido: un sustituto UTF-16 suelto (como "
+                "\\ud800) que no forma pareja; envía texto Unicode válido."
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_surrogates(key)
+            _reject_surrogates(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_surrogates(item)
 
 
 def validate(model_cls: type[M], data: dict[str, Any]) -> M:
@@ -97,7 +148,8 @@ def _first_error(exc: ValidationError, model_cls: type[BaseModel]) -> tuple[str,
     # 0.0 → 0, 1.0 → 1: los límites se leen mejor sin decimales sobrantes.
     ctx = {k: f"{v:g}" if isinstance(v, float) else v for k, v in (err.get("ctx") or {}).items()}
     fields = ", ".join(model_cls.model_fields)
-    template = TEMPLATES.get(err["type"], "'{param}' no es válido.")
+    fallback = "'{param}' no es válido." if param else "el cuerpo de la petición no es válido."
+    template = TEMPLATES.get(err["type"], fallback)
     message = template.format(param=param, fields=fields, **ctx)
     hint = HINTS.get(param or "")
     if hint and err["type"] not in ("extra_forbidden", "missing"):

@@ -90,7 +90,7 @@ def test_generate_answers_after_a_short_training(stack: Project) -> None:
 def test_server_runs_as_non_root(stack: Project) -> None:
     uid = stack.compose("exec", "-T", "server", "id", "-u").stdout.strip()
     assert uid == APP_UID
-    # El proceso principal (gunicorn, PID 1), no solo el `exec`: campo Uid real/efectivo.
+    # El proceso principal (python -m server, PID 1), no solo el `exec`: Uid real/efectivo.
     status = stack.compose("exec", "-T", "server", "cat", "/proc/1/status").stdout
     uids = re.search(r"^Uid:\s+(.*)$", status, re.MULTILINE)
     assert uids and set(uids.group(1).split()) == {APP_UID}, status

@@ -28,7 +28,7 @@ PROMPT = "Hola"
 SERVER_VARS = (
     "HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY GUNICORN_THREADS GUNICORN_TIMEOUT TORCH_THREADS "
     "API_KEY MAX_NEW_TOKENS MAX_PROMPT_CHARS MAX_BODY_BYTES MAX_CONCURRENT_GENERATIONS "
-    "RELOAD_INTERVAL LOG_LEVEL DEVICE PROMETHEUS_MULTIPROC_DIR BATCHING MODEL"
+    "RELOAD_INTERVAL LOG_LEVEL DEVICE PROMETHEUS_MULTIPROC_DIR BATCHING MODEL CLIENT_TIMEOUT"
 ).split()
 
 
@@ -58,9 +58,16 @@ def train_tiny(directory: Path, run_name: str = "tiny", max_steps: int = 40) -> 
 class ServerProcess:
     """Un ``python -m server`` de verdad, con su registro en un fichero."""
 
-    def __init__(self, workdir: Path, args: tuple[str, ...] = (), **settings: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        args: tuple[str, ...] = (),
+        wrapper: tuple[str, ...] = (),
+        **settings: str,
+    ) -> None:
         self.workdir = workdir
         self.args = args  # opciones de gunicorn tras `python -m server`
+        self.wrapper = wrapper  # delante del comando, p. ej. para bajar un ulimit
         self.log_path = workdir / "server.log"
         self.settings = {"HOST": "127.0.0.1", "PORT": "0", "LOG_LEVEL": "info", **settings}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -71,7 +78,7 @@ class ServerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - el proceso hijo lo usa hasta el final
         self.proc = subprocess.Popen(
-            [*(command or [sys.executable, "-m", "server"]), *self.args],
+            [*self.wrapper, *(command or [sys.executable, "-m", "server"]), *self.args],
             cwd=self.workdir,
             env=python_env(**self.settings),
             stdout=log,

@@ -22,6 +22,7 @@ RAW_CASES: list[tuple[str, str, bytes, dict[str, str], int, str, str | None]] = 
     ("nan", "/generate", b'{"temperature": NaN}', JSON, 400, "invalid_json", None),
     ("no-utf8", "/generate", b'{"prompt": "\xff"}', JSON, 400, "invalid_json", None),
     ("lista", "/generate", b"[1, 2]", JSON, 422, "validation_error", None),
+    ("clave-sustituto", "/generate", b'{"\\ud800": 1}', JSON, 400, "invalid_json", None),
     ("texto-plano", "/generate", b"{}", {"Content-Type": "text/plain"}, 415,
      "unsupported_media_type", None),
     ("formulario", "/generate", b"prompt=Hola",

@@ -7,6 +7,7 @@ Y el número de workers por defecto sale de los núcleos que el proceso puede us
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,8 +19,8 @@ import pytest
 from srv_helpers import ROOT, ServerProcess, python_env
 
 from server import settings
-from server.__main__ import GUNICORN_IMPORT_VARS
 from server.cpus import cgroup_cpu_limit
+from server.launcher import GUNICORN_IMPORT_VARS
 
 
 def documented_variables() -> list[str]:
@@ -40,24 +41,58 @@ def test_compose_passes_only_documented_variables() -> None:
     assert compose_server_variables() <= set(documented_variables())
 
 
+# Se ejecuta dentro de una red propia (unshare -n): ahí el 127.0.0.1:8000 por defecto está libre
+# aunque la máquina lo tenga ocupado, así que PORT también puede ir vacío, como en compose.
+NAMESPACE_DRIVER = r"""
+import json, subprocess, sys, time, urllib.request
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+srv = subprocess.Popen([sys.executable, "-m", "server"], stdout=open("server.log", "wb"),
+                       stderr=subprocess.STDOUT)
+base = "http://127.0.0.1:8000"
+out = {}
+try:
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(base + "/ready", timeout=5).status == 200:
+                out["ready"] = True
+                break
+        except Exception:
+            time.sleep(0.5)
+    if out.get("ready"):
+        out["info"] = json.load(urllib.request.urlopen(base + "/info", timeout=10))
+        req = urllib.request.Request(
+            base + "/generate", data=json.dumps({"prompt": "Hola", "max_new_tokens": 5}).encode(),
+            headers={"Content-Type": "application/json"})
+        out["generate"] = json.load(urllib.request.urlopen(req, timeout=60))
+finally:
+    srv.terminate()
+    srv.wait(timeout=60)
+print(json.dumps(out))
+"""
+
+
 def test_every_variable_empty_is_the_default(checkpoint: Path, tmp_path: Path) -> None:
-    # CHECKPOINT_DIR vacío = «checkpoints» del directorio desde el que se lanza.
-    (tmp_path / "checkpoints").mkdir()
-    shutil.copy2(checkpoint, tmp_path / "checkpoints" / "tiny.pt")
+    # CHECKPOINT_DIR y MODEL vacíos = «checkpoints/gpt» del directorio desde el que se lanza.
+    (tmp_path / "checkpoints" / "gpt").mkdir(parents=True)
+    shutil.copy2(checkpoint, tmp_path / "checkpoints" / "gpt" / "tiny.pt")
     empty = {name: "" for name in [*documented_variables(), *GUNICORN_IMPORT_VARS]}
-    # PORT vacío es el 8000 de siempre, que en una máquina compartida puede estar ocupado: el
-    # puerto lo da --bind (una opción de gunicorn, que gana a PORT) y PORT sigue vacío.
-    srv = ServerProcess(tmp_path, args=("--bind", "127.0.0.1:0"), **empty)
-    with srv.start():
-        srv.wait_until(lambda: srv.get("/ready").status_code == 200, timeout=120, what="/ready")
-        info = srv.get("/info").json()
-        assert info["model"]["name"] == "tiny"
-        assert info["auth_required"] is False
-        resp = srv.post("/generate", {"prompt": "Hola", "max_new_tokens": 5})
-        assert resp.status_code == 200, resp.text
-    # Los valores por defecto de la tabla, no otros: 4 hilos, 1 de torch, lotes sí.
-    assert "worker(s) × 4 hilo(s), 1 hilo(s) de torch por worker" in srv.log()
-    assert "generación por lotes: sí" in srv.log()
+    assert shutil.which("unshare") and shutil.which("ip"), "hacen falta unshare e ip (util-linux)"
+    proc = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", NAMESPACE_DRIVER],
+        cwd=tmp_path, env=python_env(**empty), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert proc.returncode == 0, proc.stderr + log
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out.get("ready"), log
+    assert out["info"]["model"]["name"] == "tiny"
+    assert out["info"]["auth_required"] is False
+    assert out["generate"]["text"], out
+    # Los valores por defecto de la tabla, no otros: 4 hilos, 1 de torch, lotes sí, puerto 8000.
+    assert "worker(s) × 4 hilo(s), 1 hilo(s) de torch por worker" in log
+    assert "generación por lotes: sí" in log
+    assert "Listening at: http://127.0.0.1:8000" in log
 
 
 def test_invalid_web_concurrency_is_a_spanish_error_not_a_traceback(tmp_path: Path) -> None:

@@ -24,13 +24,15 @@ from trainer.errors import run_cli
 
 
 def server_cpu_seconds(pid: int) -> float | None:
-    """CPU (usuario + sistema) gastada por el proceso ``pid`` y sus hijos vivos (los workers).
+    """CPU (usuario + sistema) gastada por el proceso ``pid`` y todos sus descendientes vivos
+    (el frente de ``python -m server``, el maestro de gunicorn y sus workers).
 
     Con la máquina compartida, los tokens/s dependen de cuánta CPU dejan los demás; los tokens
     por segundo de CPU del servidor miden solo lo que cuesta generar. None fuera de Linux.
     """
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    parent: dict[int, int] = {}
+    cpu: dict[int, int] = {}
     try:
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -40,11 +42,21 @@ def server_cpu_seconds(pid: int) -> float | None:
             except OSError:  # el proceso terminó mientras se leía
                 continue
             # Tras el nombre: estado(0) ppid(1) ... utime(11) stime(12).
-            if int(entry.name) == pid or int(fields[1]) == pid:
-                total += int(fields[11]) + int(fields[12])
+            parent[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = int(fields[11]) + int(fields[12])
     except OSError:
         return None
-    return total / ticks
+
+    def descends(p: int) -> bool:
+        for _ in range(16):  # frente → maestro → worker: pocos niveles
+            if p == pid:
+                return True
+            p = parent.get(p, 0)
+            if p <= 1:
+                return False
+        return False
+
+    return sum(ticks_used for p, ticks_used in cpu.items() if descends(p)) / ticks
 
 
 def measure_batching(
