@@ -76,7 +76,7 @@ test-browser: $(VENV)/.installed ## Prueba el playground en Chromium sin ventana
 	$(PY) -m pytest -q -m browser tests/server
 
 bench: $(VENV)/.installed ## Mide entrenamiento, generación, servidor y carga (BENCH_ARGS="--quick")
-	$(PY) -m trainer.bench $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(VENV)/.installed ## Comprueba estilo y formato con ruff
 	$(PY) -m ruff check .

@@ -1,4 +1,4 @@
-"""``python -m trainer.bench`` de principio a fin, en pequeño: la CLI real y el servidor real.
+"""``python -m bench`` de principio a fin, en pequeño: la CLI real y el servidor real.
 
 No comprueba velocidades (eso es lo que mide el benchmark, no una prueba): comprueba que cada
 sección produce sus filas, que la generación con y sin caché da el mismo texto y que el
@@ -15,7 +15,7 @@ from tests.conftest import run_module
 def test_bench_quick_run_writes_every_section(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_module(
-        "trainer.bench", "--quick", "--only", "training,generation,checkpoint,server",
+        "bench", "--quick", "--only", "training,generation,checkpoint,server",
         "--seed-steps", "4", "--large-steps", "1", "--dtypes", "float32",
         "--new-tokens", "6", "--peak-seconds", "0.05", "--out", str(out),
         timeout=600, check=True,

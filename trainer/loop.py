@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,3 +296,16 @@ class Trainer:
         return TrainResult(
             path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, False
         )
+
+    def timed_steps(self, steps: int) -> Iterator[tuple[float, float]]:
+        """Prepara el entrenamiento y da ``steps`` pasos sin evaluar ni guardar.
+
+        Devuelve (pérdida, segundos) de cada paso; el paso acaba leyendo la pérdida, así que
+        con GPU el tiempo ya incluye esperarla. Es lo que mide ``python -m bench``: el mismo paso
+        que da ``run()``.
+        """
+        self._setup()
+        for step in range(steps):
+            t0 = time.perf_counter()
+            loss = self._train_step(step)
+            yield loss, time.perf_counter() - t0

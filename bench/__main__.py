@@ -1,4 +1,4 @@
-"""``python -m trainer.bench`` (o ``make bench``): mide y escribe la tabla y el JSON."""
+"""``python -m bench`` (o ``make bench``): mide y escribe la tabla y el JSON."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from typing import Any
 
 import torch
 
+from bench.generation import measure_checkpoint_load, measure_generation
+from bench.machine import load_average, machine_info, matmul_peak
+from bench.report import render, write_json
+from bench.serving import measure_serving
+from bench.training import SIZES, measure_reference, measure_training
 from shared import config as defaults
 from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.device import resolve_device
 from shared.errors import ConfigError
 from shared.models import build_model
-from trainer.bench.generation import measure_checkpoint_load, measure_generation
-from trainer.bench.machine import load_average, machine_info, matmul_peak
-from trainer.bench.report import render, write_json
-from trainer.bench.serving import measure_serving
-from trainer.bench.training import SIZES, measure_reference, measure_training
 from trainer.data import TextDataset
 from trainer.errors import run_cli
 from trainer.precision import fast_bf16
@@ -34,7 +34,7 @@ QUICK = (40, 4, 100, 1)
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m trainer.bench",
+        prog="python -m bench",
         description="Mide la velocidad del entrenamiento, la generación, el servidor y la carga "
         "de checkpoints en esta máquina. Imprime una tabla y guarda el JSON.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
