@@ -220,7 +220,7 @@ class Trainer:
             f"{len(self.data.val):,} de validación, vocabulario de "
             f"{self.data.tokenizer.vocab_size})."
         )
-        self.log(f"Precisión: {describe_dtype(self.dtype, self.device)}.")
+        self.log(f"Precisión: {describe_dtype(self.dtype, self.device, s.dtype)}.")
         if self.dist.enabled:
             n = self.dist.world_size
             self.log(
