@@ -75,7 +75,7 @@ test-browser: $(VENV)/.installed ## Prueba el playground en Chromium sin ventana
 	bash tests/install_system_deps.sh
 	$(PY) -m pytest -q -m browser tests/server
 
-bench: $(VENV)/.installed ## Mide entrenamiento, generación, servidor y carga (BENCH_ARGS="--quick")
+bench: $(VENV)/.installed ## Mide entrenamiento, generación, servidor, carga y CPU ocupada (BENCH_ARGS="--quick")
 	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(VENV)/.installed ## Comprueba estilo y formato con ruff

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from bench.busy import measure_busy
 from bench.generation import measure_checkpoint_load, measure_generation
 from bench.machine import load_average, machine_info, matmul_peak
 from bench.report import render, write_json
@@ -23,13 +24,16 @@ from shared.errors import ConfigError
 from shared.models import build_model
 from trainer.data import TextDataset
 from trainer.errors import run_cli
-from trainer.precision import fast_bf16
+from trainer.precision import fast_bf16, resolve_dtype
 from trainer.settings import TrainSettings
 
-SECTIONS = ("training", "generation", "checkpoint", "server")
+SECTIONS = ("training", "generation", "checkpoint", "server", "busy")
 # (pasos semilla, pasos 6x384, caracteres generados, peticiones por cliente)
 FULL = (300, 20, 500, 3)
 QUICK = (40, 4, 100, 1)
+# Fila «CPU ocupada» (bench/busy.py): (pasos por entrenamiento, vueltas alternando políticas)
+BUSY_FULL = (100, 2)
+BUSY_QUICK = (30, 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-steps", type=int, help="pasos al tamaño de la semilla")
     p.add_argument("--large-steps", type=int, help="pasos al tamaño 6x384")
     p.add_argument("--new-tokens", type=int, help="caracteres por generación")
+    p.add_argument(
+        "--busy-steps", type=int, help="pasos de cada entrenamiento de la fila «CPU ocupada»"
+    )
+    p.add_argument(
+        "--busy-rounds", type=int, help="vueltas de la fila «CPU ocupada» (alternando políticas)"
+    )
     p.add_argument("--compile", action="store_true", help="añadir filas con torch.compile")
     p.add_argument("--threads", type=int, help="hilos de torch (por defecto, los de torch)")
     p.add_argument(
@@ -166,6 +176,14 @@ def _main(argv: list[str] | None) -> int:
             results["serving"] = measure_serving(
                 served, workdir, (1, 4, 16), plan[3], args.new_tokens or plan[2]
             )
+        if "busy" in sections:
+            # La última: ocupa un núcleo entero mientras dura.
+            steps, rounds = BUSY_QUICK if args.quick else BUSY_FULL
+            print("midiendo el entrenamiento con la CPU ocupada…", flush=True)
+            results["busy"] = measure_busy(
+                args.busy_steps or steps, args.busy_rounds or rounds, args.data
+            )
+            results["busy"]["dtype"] = resolve_dtype(TrainSettings().dtype, device)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["machine"]["load_end"] = load_average()

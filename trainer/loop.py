@@ -29,6 +29,7 @@ from trainer.precision import autocast_context, check_compiler, describe_dtype, 
 from trainer.resume import ResumeState, restore_rng, rng_state
 from trainer.schedule import default_warmup, lr_at
 from trainer.settings import TrainSettings
+from trainer.threads import ThreadTuner, describe_threads, tuner_for
 
 BETAS = (0.9, 0.99)  # beta2 algo menor que 0.999: más estable con lotes pequeños
 
@@ -62,6 +63,7 @@ class Trainer:
         self.progress = progress
         self.device = resolve_device(settings.device)
         self.dist = distributed.DistContext()
+        self.threads: ThreadTuner | None = None
 
     def _setup(self) -> None:
         s = self.s
@@ -116,6 +118,7 @@ class Trainer:
         self.metrics = MetricsLog(
             Path(s.checkpoint_dir) / f"{s.run_name}.metrics.jsonl", enabled=self.dist.is_main
         )
+        self.threads = tuner_for(self.device, self.dist.enabled)
 
     def _restore_rng(self, state: dict[str, Any]) -> None:
         """Cada rank recupera sus generadores (lotes y dropout) tal como estaban al guardar."""
@@ -178,6 +181,7 @@ class Trainer:
             val_loss=round(losses["val"], 5),
             lr=lr_at(step - 1, s.learning_rate, self.warmup, s.max_steps),
             tokens_per_sec=round(tokens_per_sec, 1),
+            threads=torch.get_num_threads(),
         )
         self.log(
             f"paso {step}/{s.max_steps} | pérdida train {losses['train']:.4f} | "
@@ -221,6 +225,8 @@ class Trainer:
             f"{self.data.tokenizer.vocab_size})."
         )
         self.log(f"Precisión: {describe_dtype(self.dtype, self.device, s.dtype)}.")
+        if self.device.type == "cpu":
+            self.log(f"Hilos: {describe_threads(self.threads)}")
         if self.dist.enabled:
             n = self.dist.world_size
             self.log(
@@ -269,7 +275,10 @@ class Trainer:
             if not math.isfinite(loss):
                 bar.close()
                 raise FloatingPointError(f"la pérdida dejó de ser finita en el paso {step}.")
-            train_seconds += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            train_seconds += seconds
+            if self.threads is not None:
+                self.threads.observe(seconds)  # ¿otro número de hilos iría más rápido?
             tokens_done += tokens_per_step
             tps = tokens_done / train_seconds if train_seconds else 0.0
             bar.set_postfix_str(f"pérdida {loss:.3f} | {tps:,.0f} tok/s", refresh=False)
@@ -302,7 +311,8 @@ class Trainer:
 
         Devuelve (pérdida, segundos) de cada paso; el paso acaba leyendo la pérdida, así que
         con GPU el tiempo ya incluye esperarla. Es lo que mide ``python -m bench``: el mismo paso
-        que da ``run()``.
+        que da ``run()``, con un número fijo de hilos (el ajuste de hilos de ``run()`` se mide
+        aparte, en la fila «CPU ocupada» del benchmark).
         """
         self._setup()
         for step in range(steps):

@@ -59,8 +59,17 @@ def test_starts_waits_for_health_and_drops_inherited_settings(
     assert srv.base_url.startswith("http://127.0.0.1:")
     # Lo que dice el maestro al arrancar: los ajustes son los pasados, no los heredados.
     assert "generación por lotes: sí" in srv.log()
+    assert "espera pasiva" not in srv.log()  # un hilo de torch por worker: nadie espera
     # Sin checkpoint, /ready no llega a 200: wait_ready avisa con el registro del servidor.
     with pytest.raises(ServerStartError, match="/ready"):
         srv.wait_ready(timeout=1.5)
     srv.stop()
     assert srv.proc is not None and srv.proc.returncode == 0  # parada ordenada (SIGTERM)
+
+
+def test_several_torch_threads_per_worker_wait_passively(tmp_path: Path) -> None:
+    srv = ServerProcess(
+        tmp_path / "srv", CHECKPOINT_DIR=str(tmp_path), WEB_CONCURRENCY="1", TORCH_THREADS="2"
+    )
+    with srv.start():
+        assert "espera pasiva (OMP_WAIT_POLICY=PASSIVE)" in srv.log()
