@@ -39,8 +39,9 @@ BUSY_QUICK = (30, 1)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Mide la velocidad del entrenamiento, la generación, el servidor y la carga "
-        "de checkpoints en esta máquina. Imprime una tabla y guarda el JSON.",
+        description="Mide la velocidad del entrenamiento, la generación, el servidor, la carga "
+        "de checkpoints y el entrenamiento con la CPU ocupada en esta máquina. Imprime una tabla "
+        "y guarda el JSON.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="menos pasos y tokens: ~1/5 del tiempo")
