@@ -165,8 +165,9 @@ test-browser: $(DEV_STAMP) ## Prueba el playground en Chromium sin ventana (lo i
 	bash tests/install_system_deps.sh
 	$(PY) -m pytest -q -m browser tests/server
 
-bench: $(RUNTIME_STAMP) ## Mide entrenamiento, generación, servidor y carga (BENCH_ARGS="--quick")
-	$(PY) -m trainer.bench $(BENCH_ARGS)
+bench: $(RUNTIME_STAMP) ## Mide entrenamiento, generación, servidor, carga y CPU ocupada (BENCH_ARGS="--quick")
+	$(PY) -m bench $(BENCH_ARGS)
+
 
 lint: $(DEV_STAMP) ## Comprueba estilo y formato con ruff
 	$(PY) -m ruff check .

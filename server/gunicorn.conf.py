@@ -28,6 +28,15 @@ _own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 if _own_metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llm-metricas-")
 
+# Con más de un hilo de torch por worker, que los hilos esperen durmiendo y no dando vueltas:
+# los workers se reparten los núcleos entre sí (y con otros procesos), y un hilo que espera
+# activamente a otro que se ha quedado sin CPU hace cada paso varias veces más lento (medido al
+# entrenar: trainer/threads.py, docs/BENCHMARKS.md). Con un hilo (lo normal) no hay esperas.
+# Los workers importan torch después del fork, así que heredan la variable a tiempo.
+_passive_wait = _settings.torch_threads > 1 and "OMP_WAIT_POLICY" not in os.environ
+if _passive_wait:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
 wsgi_app = "server.app:create_app()"
 # Con `python -m server`, gunicorn escucha solo en un socket Unix privado: delante está el frente
 # (server/front.py), que lee cada petición entera con plazo y le pasa la IP del cliente con una
@@ -62,6 +71,10 @@ def on_starting(server):
         _settings.checkpoint_dir, workers, threads, _settings.torch_threads,
         "sí" if _settings.batching else "no",
     )  # fmt: skip
+    if _passive_wait:
+        # Lo que heredarán los workers, leído del entorno (no de la intención).
+        policy = os.environ.get("OMP_WAIT_POLICY")
+        server.log.info("hilos de torch con espera pasiva (OMP_WAIT_POLICY=%s)", policy)
 
 
 def child_exit(server, worker):

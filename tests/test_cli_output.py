@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 from trainer.numbers import fmt_float, fmt_int
 
-CLIS = ("trainer", "trainer.generate", "trainer.evaluate", "trainer.bench")
+CLIS = ("trainer", "trainer.generate", "trainer.evaluate", "bench")
 # Lo que argparse escribe en inglés si nadie lo traduce.
 ENGLISH = (
     "usage:", "options:", "optional arguments", "positional arguments", "show this help",
@@ -44,7 +44,7 @@ def test_help_is_entirely_in_spanish(module):
         ("trainer.generate", [], "falta indicar: --ckpt"),
         ("trainer.generate", ["--ckpt", "x", "--temperature", "inf"], "--temperature: 'inf'"),
         ("trainer.evaluate", ["--ckpt", "x", "--split", "test"], "--split: opción no válida"),
-        ("trainer.bench", ["--seed-steps", "1.5"], "--seed-steps: valor no válido '1.5'"),
+        ("bench", ["--seed-steps", "1.5"], "--seed-steps: valor no válido '1.5'"),
     ],
 )
 def test_usage_errors_are_in_spanish(module, args, fragment):

@@ -1,8 +1,9 @@
-"""``python -m trainer.bench`` de principio a fin, en pequeño: la CLI real y el servidor real.
+"""``python -m bench`` de principio a fin, en pequeño: la CLI real y el servidor real.
 
 No comprueba velocidades (eso es lo que mide el benchmark, no una prueba): comprueba que cada
-sección produce sus filas, que la generación con y sin caché da el mismo texto y que el
-servidor responde sin errores con 16 clientes a la vez.
+sección produce sus filas, que la generación con y sin caché da el mismo texto, que el
+servidor responde sin errores con 16 clientes a la vez y que la fila «CPU ocupada» mide las dos
+políticas de hilos tranquila y ocupada.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from tests.conftest import run_module
 def test_bench_quick_run_writes_every_section(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_module(
-        "trainer.bench", "--quick", "--only", "training,generation,checkpoint,server",
+        "bench", "--quick", "--only", "training,generation,checkpoint,server,busy",
+        "--busy-steps", "5", "--busy-rounds", "1",
         "--seed-steps", "4", "--large-steps", "1", "--dtypes", "float32",
         "--new-tokens", "6", "--peak-seconds", "0.05", "--out", str(out),
         timeout=600, check=True,
@@ -38,6 +40,14 @@ def test_bench_quick_run_writes_every_section(tmp_path):
     assert all(r["errors"] == 0 and r["tokens_per_s"] > 0 for r in rows)
     assert rows[-1]["requests"] == 16
 
+    busy = results["busy"]
+    cells = {(r["policy"], r["condition"]) for r in busy["rows"]}
+    assert cells == {(p, c) for p in ("fija", "ajustada") for c in ("tranquila", "ocupada")}
+    fixed = [r for r in busy["rows"] if r["policy"] == "fija"]
+    assert all(r["threads_at_end"] == [busy["cores"]] for r in fixed)  # OMP_NUM_THREADS manda
+    assert busy["busy_over_quiet"]["ajustada"] > 0 and busy["quiet_fixed_over_tuned"] > 0
+
     # La tabla impresa lleva las mismas secciones.
-    for title in ("Entrenamiento", "Generación", "Carga de checkpoints", "Servidor"):
+    titles = ("Entrenamiento", "Generación", "Carga de checkpoints", "Servidor", "CPU ocupada")
+    for title in titles:
         assert title in proc.stdout

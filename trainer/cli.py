@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype",
         choices=("auto", "float32", "bfloat16"),
         default=S,
-        help="precisión del cálculo; auto = bfloat16 si la CPU (AMX/AVX512-BF16) o la GPU "
-        "lo multiplican en hardware, si no float32 (por defecto: float32)",
+        help="precisión del cálculo; auto = bfloat16 donde es más rápido que float32 (CPU con "
+        "AMX, GPU desde Ampere), si no float32 (por defecto: auto)",
     )
     p.add_argument(
         "--compile",

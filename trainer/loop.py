@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from trainer.precision import autocast_context, check_compiler, describe_dtype, 
 from trainer.resume import ResumeState, restore_rng, rng_state
 from trainer.schedule import default_warmup, lr_at
 from trainer.settings import TrainSettings
+from trainer.threads import ThreadTuner, describe_threads, tuner_for
 
 # Lo que dice la barra de progreso en cada momento.
 TRAINING = "entrenando"
@@ -82,6 +83,7 @@ class Trainer:
         self.progress = progress
         self.device = resolve_device(settings.device)
         self.dist = distributed.DistContext()
+        self.threads: ThreadTuner | None = None
 
     def _setup(self) -> None:
         s = self.s
@@ -143,6 +145,7 @@ class Trainer:
             Path(s.checkpoint_dir) / f"{s.run_name}.metrics.jsonl", enabled=self.dist.is_main
         )
         self.saved_step: int | None = None
+        self.threads = tuner_for(self.device, self.dist.enabled)
         if not self.resume:
             # Un entrenamiento nuevo no hereda las líneas de otro que se llamara igual.
             self._write_metrics(self.metrics.reset)
@@ -249,6 +252,7 @@ class Trainer:
             val_loss=round(losses["val"], 5),
             lr=lr_at(step - 1, s.learning_rate, self.warmup, s.max_steps),
             tokens_per_sec=round(tokens_per_sec, 1),
+            threads=torch.get_num_threads(),
         )
         self.log(
             f"paso {fmt_int(step)}/{fmt_int(s.max_steps)} · pérdida train "
@@ -305,7 +309,9 @@ class Trainer:
             f"Checkpoints en {self.ckpt_path} "
             f"(cada {fmt_int(s.eval_interval)} pasos y al terminar)."
         )
-        self.log(f"Precisión: {describe_dtype(self.dtype, self.device)}.")
+        self.log(f"Precisión: {describe_dtype(self.dtype, self.device, s.dtype)}.")
+        if self.device.type == "cpu":
+            self.log(f"Hilos: {describe_threads(self.threads)}")
         if self.dist.enabled:
             n = self.dist.world_size
             self.log(
@@ -363,7 +369,10 @@ class Trainer:
             if not math.isfinite(loss):
                 bar.close()
                 raise FloatingPointError(f"la pérdida dejó de ser finita en el paso {step}.")
-            train_seconds += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            train_seconds += seconds
+            if self.threads is not None:
+                self.threads.observe(seconds)  # ¿otro número de hilos iría más rápido?
             tokens_done += tokens_per_step
             tps = tokens_done / train_seconds if train_seconds else 0.0
             bar.set_postfix_str(f"pérdida {fmt_float(loss, 3)} · {fmt_int(tps)} tok/s", False)
@@ -396,3 +405,17 @@ class Trainer:
         return TrainResult(
             path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, False
         )
+
+    def timed_steps(self, steps: int) -> Iterator[tuple[float, float]]:
+        """Prepara el entrenamiento y da ``steps`` pasos sin evaluar ni guardar.
+
+        Devuelve (pérdida, segundos) de cada paso; el paso acaba leyendo la pérdida, así que
+        con GPU el tiempo ya incluye esperarla. Es lo que mide ``python -m bench``: el mismo paso
+        que da ``run()``, con un número fijo de hilos (el ajuste de hilos de ``run()`` se mide
+        aparte, en la fila «CPU ocupada» del benchmark).
+        """
+        self._setup()
+        for step in range(steps):
+            t0 = time.perf_counter()
+            loss = self._train_step(step)
+            yield loss, time.perf_counter() - t0

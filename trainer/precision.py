@@ -2,10 +2,14 @@
 
 bfloat16 tiene el mismo rango que float32 pero solo 8 bits de mantisa. Con autocast, las
 multiplicaciones de matrices (casi todo el cálculo) se hacen en bf16 y lo delicado (LayerNorm,
-softmax, la pérdida) sigue en float32; los pesos y el optimizador se quedan en float32. Solo
-compensa donde el hardware multiplica bf16 de verdad: CPUs con AMX o AVX512-BF16 (Intel Xeon
-desde Cooper/Sapphire Rapids) y GPUs CUDA con soporte bf16 (Ampere o posteriores). En el resto
-se emula y va más lento que float32, así que ``auto`` se queda con float32.
+softmax, la pérdida) sigue en float32; los pesos y el optimizador se quedan en float32.
+
+``auto`` elige bf16 solo donde se ha medido o se sabe que es más rápido (docs/BENCHMARKS.md):
+CPUs con AMX (Intel Xeon desde Sapphire Rapids: el paso de la semilla ~2× y el de 6×384 ~3×
+más rápido) y GPUs CUDA que multiplican bf16 en hardware (Ampere o posteriores). Una CPU con
+AVX512-BF16 pero sin AMX tiene instrucciones bf16, pero ahí el paso bf16 midió 0,68× el de
+float32 a la semilla y 0,92× a 6×384 (pico de matmul: 160 GFLOP/s en bf16 frente a 300 en
+float32), así que ``auto`` se queda con float32; igual en MPS y en CPUs sin nada de eso.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import torch
 
 from shared.errors import ConfigError
 
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+AMX_FLAGS = ("amx_bf16", "amx_tile")  # las dos: la unidad de tiles y su multiplicación bf16
+DTYPES = ("auto", "float32", "bfloat16")
 
 
 def cpu_flags() -> set[str]:
@@ -33,31 +38,58 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def bf16_verdict(device_type: str, flags: set[str], cuda_bf16: bool) -> tuple[bool, str]:
+    """¿Es bf16 más rápido que float32 aquí? Y por qué, en una frase para el registro.
+
+    Función pura (los flags de la CPU y el soporte de la GPU entran como datos) para poder
+    probar la decisión con cualquier máquina.
+    """
+    if device_type == "cuda":
+        if cuda_bf16:
+            return True, "la GPU multiplica bf16 en hardware"
+        return False, "esta GPU no multiplica bf16 en hardware (anterior a Ampere)"
+    if device_type == "cpu":
+        if all(flag in flags for flag in AMX_FLAGS):
+            return True, "la CPU tiene AMX (amx_bf16, amx_tile), que multiplica bf16 más rápido"
+        if "avx512_bf16" in flags:
+            return False, (
+                "la CPU tiene AVX512-BF16 pero no AMX: ahí bf16 midió más lento que float32 "
+                "(0,68× a la semilla)"
+            )
+        return False, "la CPU no tiene AMX: bf16 sería más lento que float32"
+    return False, f"en {device_type} bf16 no es más rápido que float32"
+
+
+def _verdict(device: torch.device) -> tuple[bool, str]:
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    return bf16_verdict(device.type, cpu_flags() if device.type == "cpu" else set(), cuda_bf16)
+
+
 def fast_bf16(device: torch.device) -> bool:
-    """¿Multiplica este dispositivo matrices bf16 en hardware?"""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type == "cpu":
-        return any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
-    return False
+    """¿Es bf16 más rápido que float32 en este dispositivo? (lo que elige ``auto``)."""
+    return _verdict(device)[0]
 
 
 def resolve_dtype(name: str, device: torch.device) -> str:
-    """``auto`` → bfloat16 donde es rápido (medido: ver docs/BENCHMARKS.md); si no, float32."""
+    """``auto`` → bfloat16 donde es más rápido (ver el docstring del módulo); si no, float32."""
+    if name not in DTYPES:
+        raise ConfigError(f"--dtype desconocido '{name}'; opciones: {', '.join(DTYPES)}.")
     if name == "auto":
         return "bfloat16" if fast_bf16(device) else "float32"
-    if name not in ("float32", "bfloat16"):
-        raise ConfigError(f"--dtype desconocido '{name}'; opciones: auto, float32, bfloat16.")
     if name == "bfloat16" and device.type == "mps":
         raise ConfigError("--dtype bfloat16 no está soportado en MPS; usa float32.")
     return name
 
 
-def describe_dtype(dtype: str, device: torch.device) -> str:
-    if dtype == "float32":
-        return "float32"
-    why = "emulado: más lento que float32" if not fast_bf16(device) else "en hardware"
-    return f"bfloat16 con autocast ({why})"
+def describe_dtype(dtype: str, device: torch.device, requested: str = "") -> str:
+    """La línea del registro: qué precisión se usa y, con ``auto``, por qué."""
+    fast, why = _verdict(device)
+    name = "float32" if dtype == "float32" else "bfloat16 con autocast"
+    if requested == "auto":
+        return f"{name} (--dtype auto: {why})"
+    if dtype == "bfloat16" and not fast:
+        return f"{name} (ojo: {why})"
+    return name
 
 
 def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:

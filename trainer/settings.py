@@ -41,7 +41,7 @@ class TrainSettings:
     dropout: float = 0.0
     attention: str = "sdpa"
     device: str = "auto"
-    dtype: str = "float32"
+    dtype: str = "auto"  # bf16 donde es más rápido (AMX, GPU Ampere+), si no float32
     compile: bool = False
     seed: int = defaults.DEFAULT_SEED
     checkpoint_dir: str = ""  # "" = checkpoints/<modelo>: un modelo por carpeta

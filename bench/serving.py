@@ -1,6 +1,7 @@
 """Filas del servidor: el servidor real (``python -m server`` → gunicorn) en loopback.
 
 N clientes a la vez, cada uno con un número fijo de peticiones seguidas a POST /generate.
+El servidor se arranca con ``server/process.py``, el mismo lanzador que usan las pruebas.
 Se mide el rendimiento total (caracteres generados por segundo), la latencia p50/p99 de cada
 petición y los errores (cualquier respuesta que no sea 200, incluidos los 429).
 """
@@ -10,11 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,13 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(rb"Listening at: http://127\.0\.0\.1:(\d+)")
-SERVER_VARS = (
-    "HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY GUNICORN_THREADS GUNICORN_TIMEOUT TORCH_THREADS "
-    "API_KEY MAX_NEW_TOKENS MAX_PROMPT_CHARS MAX_BODY_BYTES MAX_CONCURRENT_GENERATIONS "
-    "RELOAD_INTERVAL LOG_LEVEL DEVICE PROMETHEUS_MULTIPROC_DIR"
-).split()
+from server.process import ServerProcess
 
 
 def server_settings(max_clients: int) -> dict[str, str]:
@@ -43,57 +34,6 @@ def server_settings(max_clients: int) -> dict[str, str]:
         "RELOAD_INTERVAL": "0",
         "LOG_LEVEL": "info",
     }
-
-
-class BenchServer:
-    def __init__(self, checkpoint_dir: Path, workdir: Path, settings: dict[str, str]) -> None:
-        self.settings = {**settings, "CHECKPOINT_DIR": str(checkpoint_dir)}
-        self.workdir = workdir  # cwd propio: un .env del repositorio no cambia los ajustes
-        self.log_path = workdir / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def __enter__(self) -> BenchServer:
-        env = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
-        env.update(self.settings, PYTHONPATH=str(ROOT))
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server"],
-                cwd=self.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not self.url:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"el servidor terminó al arrancar:\n{self._log_tail()}")
-            match = LISTENING.search(self.log_path.read_bytes())
-            if match:
-                self.url = f"http://127.0.0.1:{int(match.group(1))}"
-            time.sleep(0.2)
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/ready", timeout=5) as resp:
-                    if resp.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.3)
-        self.__exit__()
-        raise RuntimeError(f"el servidor no estuvo listo en 120 s:\n{self._log_tail()}")
-
-    def _log_tail(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def post_generate(url: str, body: dict[str, Any], timeout: float) -> tuple[bool, int, float]:
@@ -159,8 +99,9 @@ def measure_serving(
     new_tokens: int,
 ) -> dict[str, Any]:
     settings = server_settings(max(levels))
-    with BenchServer(checkpoint_dir, workdir, settings) as server:
+    server = ServerProcess(workdir, CHECKPOINT_DIR=str(checkpoint_dir), **settings)
+    with server.start(timeout=120).wait_ready():
         # Calentar: cada worker carga el modelo y prepara sus núcleos.
-        run_load(server.url, 2 * int(settings["WEB_CONCURRENCY"]), 1, 20)
-        rows = [run_load(server.url, c, per_client, new_tokens) for c in levels]
+        run_load(server.url(), 2 * int(settings["WEB_CONCURRENCY"]), 1, 20)
+        rows = [run_load(server.url(), c, per_client, new_tokens) for c in levels]
     return {"settings": settings, "new_tokens": new_tokens, "rows": rows}

@@ -158,7 +158,36 @@ def render(results: dict[str, Any]) -> str:
             "p99 ms",
         ]
         parts += ["", title, table(headers, rows)]
+    if results.get("busy"):
+        parts += busy_section(results["busy"])
     return "\n".join(parts)
+
+
+def busy_section(busy: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            r["policy"],
+            r["condition"],
+            f"{r['step_ms']:.1f}",
+            f"{r['tokens_per_s']:,.0f}",
+            " · ".join(str(t) for t in r["threads_at_end"]),
+        ]
+        for r in busy["rows"]
+    ]
+    title = (
+        f"CPU ocupada (orden de la semilla, {busy['dtype']}, {busy['steps']} pasos, "
+        f"{busy['rounds']} vuelta(s), {busy['cores']} núcleos; «ocupada» = un proceso más "
+        "ocupando un núcleo)"
+    )
+    ratios = busy["busy_over_quiet"]
+    lines = [
+        f"ocupada / tranquila: ajustada {ratios['ajustada']:.2f}× (objetivo ≤ 2,3×), "
+        f"fija {ratios['fija']:.2f}×.",
+        f"tranquila, fija / ajustada: {busy['quiet_fixed_over_tuned']:.2f} (≥ 1: la ajustada "
+        "no es más lenta).",
+    ]
+    headers = ["hilos", "máquina", "ms/paso", "tokens/s", "hilos al final"]
+    return ["", title, table(headers, rows), *lines]
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:

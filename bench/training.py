@@ -9,8 +9,9 @@ from typing import Any
 
 import torch
 
+from bench.reference import build_reference, reference_step
+from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.config import GPTConfig
-from trainer.bench.reference import build_reference, reference_step
 from trainer.data import TextDataset, get_batch
 from trainer.evaluation import evaluate_ids
 from trainer.loop import Trainer
@@ -77,18 +78,24 @@ def measure_training(
         **SIZES[size],
     )
     trainer = Trainer(settings, log=lambda message: None, progress=False)
-    trainer._setup()
-    times = []
-    for step in range(steps):
-        t0 = time.perf_counter()
-        loss = trainer._train_step(step)
-        _sync(trainer.device)
-        times.append(time.perf_counter() - t0)
+    times = [seconds for _, seconds in trainer.timed_steps(steps)]
     batch_ms = _batch_ms(trainer)
     # La pérdida se evalúa siempre en float32: así se compara lo que aprendió cada precisión.
     val = evaluate_ids(trainer.model, trainer.data.val, trainer.device)
-    trainer.last_val, trainer.last_train = val.loss, loss
-    path = trainer._save(steps)
+    path = save_checkpoint(
+        Checkpoint(
+            "gpt",
+            trainer.model.config,
+            trainer.data.tokenizer,
+            trainer.model.state_dict(),
+            step=steps,
+            val_loss=val.loss,
+            run_name=name,
+            # Como los del entrenador, con el optimizador: así pesa y carga lo mismo.
+            train_state={"optimizer": trainer.optimizer.state_dict()},
+        ),
+        workdir / f"{name}.pt",
+    )
     tokens = settings.batch_size * settings.block_size * settings.grad_accum
     row: dict[str, Any] = {
         "size": size,
@@ -107,7 +114,7 @@ def measure_training(
 
 
 def measure_reference(size: str, steps: int, data: str, device: str) -> dict[str, Any]:
-    """La implementación directa (trainer/bench/reference.py) con los mismos lotes y tamaños."""
+    """La implementación directa (bench/reference.py) con los mismos lotes y tamaños."""
     from shared.device import resolve_device
 
     dev = resolve_device(device)

@@ -1,4 +1,4 @@
-"""``python -m trainer.bench.batching``: el servidor real con generación por lotes y sin ella.
+"""``python -m bench.batching``: el servidor real con generación por lotes y sin ella.
 
 Sirve el checkpoint indicado dos veces, con BATCHING=1 y con BATCHING=0 (los demás ajustes, los
 de ``serving.server_settings``), y con cada uno mide 1, 4 y 16 clientes a la vez: caracteres
@@ -16,10 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.machine import load_average
+from bench.report import table, write_json
+from bench.serving import run_load, server_settings
+from server.process import ServerProcess
 from shared.checkpoint import latest_checkpoint
-from trainer.bench.machine import load_average
-from trainer.bench.report import table, write_json
-from trainer.bench.serving import BenchServer, run_load, server_settings
 from trainer.errors import run_cli
 
 
@@ -77,13 +78,18 @@ def measure_batching(
         rows = []
         for batching in ("1", "0"):
             print(f"BATCHING={batching}…", flush=True)
-            with BenchServer(served, workdir, {**settings, "BATCHING": batching}) as server:
+            server = ServerProcess(
+                workdir / f"servidor-{batching}",
+                CHECKPOINT_DIR=str(served),
+                **{**settings, "BATCHING": batching},
+            )
+            with server.start(timeout=120).wait_ready():
                 # Calentar: cada worker carga el modelo y prepara sus núcleos.
-                run_load(server.url, 2 * int(settings["WEB_CONCURRENCY"]), 1, 20)
+                run_load(server.url(), 2 * int(settings["WEB_CONCURRENCY"]), 1, 20)
                 for clients in levels:
                     assert server.proc is not None
                     cpu0 = server_cpu_seconds(server.proc.pid)
-                    row = run_load(server.url, clients, per_client, new_tokens)
+                    row = run_load(server.url(), clients, per_client, new_tokens)
                     cpu1 = server_cpu_seconds(server.proc.pid)
                     if cpu0 is not None and cpu1 is not None and cpu1 > cpu0:
                         chars = (row["requests"] - row["errors"]) * new_tokens  # 200 = todos
@@ -127,7 +133,7 @@ def render(result: dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m trainer.bench.batching",
+        prog="python -m bench.batching",
         description="Mide el servidor con BATCHING=1 y BATCHING=0 con 1, 4 y 16 clientes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

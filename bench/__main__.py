@@ -1,4 +1,4 @@
-"""``python -m trainer.bench`` (o ``make bench``): mide y escribe la tabla y el JSON."""
+"""``python -m bench`` (o ``make bench``): mide y escribe la tabla y el JSON."""
 
 from __future__ import annotations
 
@@ -11,33 +11,38 @@ from typing import Any
 
 import torch
 
+from bench.busy import measure_busy
+from bench.generation import measure_checkpoint_load, measure_generation
+from bench.machine import load_average, machine_info, matmul_peak
+from bench.report import render, write_json
+from bench.serving import measure_serving
+from bench.training import SIZES, measure_reference, measure_training
 from shared import config as defaults
 from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.device import resolve_device
 from shared.errors import ConfigError
 from shared.models import build_model
 from trainer.argparse_es import SpanishArgumentParser, finite_float
-from trainer.bench.generation import measure_checkpoint_load, measure_generation
-from trainer.bench.machine import load_average, machine_info, matmul_peak
-from trainer.bench.report import render, write_json
-from trainer.bench.serving import measure_serving
-from trainer.bench.training import SIZES, measure_reference, measure_training
 from trainer.data import TextDataset
 from trainer.errors import run_cli
-from trainer.precision import fast_bf16
+from trainer.precision import fast_bf16, resolve_dtype
 from trainer.settings import TrainSettings
 
-SECTIONS = ("training", "generation", "checkpoint", "server")
+SECTIONS = ("training", "generation", "checkpoint", "server", "busy")
 # (pasos semilla, pasos 6x384, caracteres generados, peticiones por cliente)
 FULL = (300, 20, 500, 3)
 QUICK = (40, 4, 100, 1)
+# Fila «CPU ocupada» (bench/busy.py): (pasos por entrenamiento, vueltas alternando políticas)
+BUSY_FULL = (100, 2)
+BUSY_QUICK = (30, 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = SpanishArgumentParser(
-        prog="python -m trainer.bench",
-        description="Mide la velocidad del entrenamiento, la generación, el servidor y la carga "
-        "de checkpoints en esta máquina. Imprime una tabla y guarda el JSON.",
+        prog="python -m bench",
+        description="Mide la velocidad del entrenamiento, la generación, el servidor, la carga "
+        "de checkpoints y el entrenamiento con la CPU ocupada en esta máquina. Imprime una tabla "
+        "y guarda el JSON.",
     )
     p.add_argument("--quick", action="store_true", help="menos pasos y tokens: ~1/5 del tiempo")
     p.add_argument(
@@ -70,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-steps", type=int, help="pasos al tamaño de la semilla")
     p.add_argument("--large-steps", type=int, help="pasos al tamaño 6x384")
     p.add_argument("--new-tokens", type=int, help="caracteres por generación")
+    p.add_argument(
+        "--busy-steps", type=int, help="pasos de cada entrenamiento de la fila «CPU ocupada»"
+    )
+    p.add_argument(
+        "--busy-rounds", type=int, help="vueltas de la fila «CPU ocupada» (alternando políticas)"
+    )
     p.add_argument("--compile", action="store_true", help="añadir filas con torch.compile")
     p.add_argument("--threads", type=int, help="hilos de torch (por defecto, los de torch)")
     p.add_argument(
@@ -182,6 +193,14 @@ def _main(argv: list[str] | None) -> int:
             results["serving"] = measure_serving(
                 served, workdir, (1, 4, 16), plan[3], args.new_tokens or plan[2]
             )
+        if "busy" in sections:
+            # La última: ocupa un núcleo entero mientras dura.
+            steps, rounds = BUSY_QUICK if args.quick else BUSY_FULL
+            print("midiendo el entrenamiento con la CPU ocupada…", flush=True)
+            results["busy"] = measure_busy(
+                args.busy_steps or steps, args.busy_rounds or rounds, args.data
+            )
+            results["busy"]["dtype"] = resolve_dtype(TrainSettings().dtype, device)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["machine"]["load_end"] = load_average()

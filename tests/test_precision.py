@@ -1,0 +1,48 @@
+"""``--dtype auto``: bf16 solo donde se sabe o se ha medido más rápido que float32.
+
+La decisión se prueba con juegos de flags de CPU explícitos (leer /proc/cpuinfo es solo la
+frontera); la CLI de verdad dice en su registro qué eligió en esta máquina y por qué.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import TINY_GPT_ARGS, run_module
+from trainer.precision import bf16_verdict, cpu_flags
+
+# Flags de dos CPUs reales (recortados): una con AMX y otra con AVX512-BF16 sin AMX.
+SAPPHIRE_RAPIDS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}
+COOPER_LAKE = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
+
+
+@pytest.mark.parametrize(
+    ("device", "flags", "cuda_bf16", "fast", "reason"),
+    [
+        ("cpu", SAPPHIRE_RAPIDS, False, True, "AMX"),
+        ("cpu", COOPER_LAKE, False, False, "AVX512-BF16 pero no AMX"),
+        ("cpu", {"avx2", "fma"}, False, False, "no tiene AMX"),
+        ("cpu", {"amx_tile"}, False, False, "no tiene AMX"),  # sin amx_bf16 no hay bf16 en tiles
+        ("cpu", set(), False, False, "no tiene AMX"),  # macOS/Windows: no hay /proc/cpuinfo
+        ("cuda", set(), True, True, "GPU multiplica bf16"),
+        ("cuda", SAPPHIRE_RAPIDS, False, False, "anterior a Ampere"),
+        ("mps", SAPPHIRE_RAPIDS, False, False, "mps"),
+    ],
+)
+def test_bf16_only_where_it_is_faster(device, flags, cuda_bf16, fast, reason) -> None:
+    verdict, why = bf16_verdict(device, flags, cuda_bf16)
+    assert verdict is fast
+    assert reason in why
+
+
+def test_cli_reports_what_auto_chose_and_why(tiny_data, tmp_path) -> None:
+    proc = run_module(
+        "trainer", *TINY_GPT_ARGS, "--data", str(tiny_data), "--max-steps", "2",
+        "--dtype", "auto", "--checkpoint-dir", str(tmp_path), "--run-name", "auto",
+        check=True,
+    )  # fmt: skip
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("Precisión:"))
+    amx = {"amx_bf16", "amx_tile"} <= cpu_flags()
+    expected = "bfloat16 con autocast" if amx else "float32"
+    assert line.startswith(f"Precisión: {expected} (--dtype auto: la CPU "), line
+    assert ("tiene AMX" if amx else "AMX") in line
