@@ -1,6 +1,8 @@
 """Biblioteca común de llm-desde-cero: lo que comparten el entrenador y el servidor.
 
-Un estudiante puede leer esta carpeta de arriba abajo para ver cómo funciona un LLM:
-``tokenizer`` → ``bigram_model`` / ``transformer_model`` → ``generation`` → ``checkpoint``.
+La lección, en este orden: ``tokenizer`` → ``bigram_model`` → ``transformer_model`` →
+``kv_cache`` → ``sampling`` → ``generation`` (todo el modelo y todo el muestreador). Después,
+``engine``: la misma cuenta reordenada para ir rápido, la que usan la CLI y el servidor. Y la
+intendencia: ``config``, ``models``, ``checkpoint``, ``device`` y ``errors``.
 No importa nunca ``trainer`` ni ``server``.
 """
