@@ -67,7 +67,8 @@ def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 def _norm(layer: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, layer.normalized_shape, layer.weight, layer.bias, layer.eps)
+    # El núcleo de F.layer_norm, sin su envoltorio de Python.
+    return torch.layer_norm(x, layer.normalized_shape, layer.weight, layer.bias, layer.eps)
 
 
 @dataclass(eq=False)  # cada fila es única: se compara (y se usa como clave) por identidad
@@ -174,9 +175,13 @@ class Engine:
                 where = slots[0] if len(slots) == 1 else torch.tensor(slots, device=self.device)
                 groups.append((pos[first] + 1, first, end, where))  # type: ignore[arg-type]
                 first = end
-        tokens = torch.tensor([r.ids[-1] for r in rows], device=self.device)
-        pos_t = torch.tensor(pos, device=self.device)
-        x = (model.tok_emb.weight[tokens] + model.pos_emb.weight[pos_t]).unsqueeze(1)  # (B,1,C)
+        # Qué carácter es + en qué posición está, como en GPT.forward. (B, 1, C)
+        tok_w, pos_w = model.tok_emb.weight, model.pos_emb.weight
+        if len(rows) == 1:  # con números: crear dos tensores costaría más que la suma
+            x = (tok_w[rows[0].ids[-1]] + pos_w[pos[0]]).view(1, 1, -1)
+        else:
+            tokens = torch.tensor([r.ids[-1] for r in rows], device=self.device)
+            x = (tok_w[tokens] + pos_w[torch.tensor(pos, device=self.device)]).unsqueeze(1)
         for layer, block in enumerate(model.blocks):
             x = x + self._attention(block.attn, _norm(block.ln1, x), layer, groups)
             h = F.gelu(_linear(block.mlp.fc, _norm(block.ln2, x)))
@@ -195,9 +200,7 @@ class Engine:
         assert self.slots is not None
         b, _, c = x.shape
         h, d = attn.n_head, attn.head_dim
-        q, k, v = _linear(attn.qkv, x).split(c, dim=2)
-        q = q.view(b, 1, h, d).transpose(1, 2)  # (B, H, 1, D)
-        k, v = k.view(b, h, d), v.view(b, h, d)
+        q, k, v = _linear(attn.qkv, x).view(b, 3, h, d).unbind(1)  # (B, H, D) cada una
         all_keys, all_values = self.slots.k[layer], self.slots.v[layer]  # (huecos, H, T, D)
         outs = []
         for length, first, end, where in groups:
@@ -206,21 +209,20 @@ class Engine:
                 all_keys[where, :, length - 1] = k[first]
                 all_values[where, :, length - 1] = v[first]
                 keys, values = all_keys[where, :, :length], all_values[where, :, :length]
-                queries = q[first]  # (H, 1, D)
+                queries = q[first].unsqueeze(1)  # (H, 1, D)
             else:
                 all_keys[where, :, length - 1] = k[first:end]
                 all_values[where, :, length - 1] = v[first:end]
                 keys = all_keys[:, :, :length].index_select(0, where).flatten(0, 1)
                 values = all_values[:, :, :length].index_select(0, where).flatten(0, 1)
-                queries = q[first:end].flatten(0, 1)  # (filas·H, 1, D)
-            if keys.dtype != q.dtype:
-                keys, values = keys.to(q.dtype), values.to(q.dtype)
+                queries = q[first:end].reshape(-1, 1, d)  # (filas·H, 1, D)
+            if keys.dtype != queries.dtype:
+                keys, values = keys.to(queries.dtype), values.to(queries.dtype)
             # La atención de la lección con una sola consulta, que puede ver todas las claves.
             att = torch.bmm(queries, keys.transpose(-2, -1)).mul_(1.0 / math.sqrt(d))
             outs.append(torch.bmm(torch.softmax(att, dim=-1), values))
-        y = outs[0] if len(outs) == 1 else torch.cat(outs)  # (B·H, 1, D)
-        y = y.view(b, h, 1, d).transpose(1, 2).contiguous().view(b, 1, c)
-        return _linear(attn.proj, y)
+        y = outs[0] if len(outs) == 1 else torch.cat(outs)  # (B·H, 1, D), fila a fila
+        return _linear(attn.proj, y.view(b, 1, c))
 
 
 def sample_rows(
@@ -235,6 +237,10 @@ def sample_rows(
         else:
             results[i] = sample_next_char(logits[i], p, generators[i])
     for (temperature, top_k), members in groups.items():
+        if len(members) == 1:  # una fila sola: sus propias operaciones son menos
+            i = members[0]
+            results[i] = sample_next_char(logits[i], params[i], generators[i])
+            continue
         scaled = torch.stack([logits[i] for i in members]).detach().float().cpu() / temperature
         if not bool(torch.isfinite(scaled.amax(dim=1)).all()):
             for i in members:
