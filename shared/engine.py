@@ -200,19 +200,20 @@ class Engine:
         assert self.slots is not None
         b, _, c = x.shape
         h, d = attn.n_head, attn.head_dim
-        q, k, v = _linear(attn.qkv, x).view(b, 3, h, d).unbind(1)  # (B, H, D) cada una
+        q, k, v = _linear(attn.qkv, x).view(b, 3, h, 1, d).unbind(1)  # (B, H, 1, D) cada una
         all_keys, all_values = self.slots.k[layer], self.slots.v[layer]  # (huecos, H, T, D)
         outs = []
         for length, first, end, where in groups:
             # La clave y el valor nuevos, a su posición; luego, las L guardadas de cada fila.
             if isinstance(where, int):
-                all_keys[where, :, length - 1] = k[first]
-                all_values[where, :, length - 1] = v[first]
-                keys, values = all_keys[where, :, :length], all_values[where, :, :length]
-                queries = q[first].unsqueeze(1)  # (H, 1, D)
+                keys, values = all_keys[where], all_values[where]  # (H, T, D), una vista
+                keys[:, length - 1 : length] = k[first]
+                values[:, length - 1 : length] = v[first]
+                keys, values = keys[:, :length], values[:, :length]
+                queries = q[first]  # (H, 1, D)
             else:
-                all_keys[where, :, length - 1] = k[first:end]
-                all_values[where, :, length - 1] = v[first:end]
+                all_keys[where, :, length - 1 : length] = k[first:end]
+                all_values[where, :, length - 1 : length] = v[first:end]
                 keys = all_keys[:, :, :length].index_select(0, where).flatten(0, 1)
                 values = all_values[:, :, :length].index_select(0, where).flatten(0, 1)
                 queries = q[first:end].reshape(-1, 1, d)  # (filas·H, 1, D)
