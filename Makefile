@@ -181,7 +181,7 @@ clean: ## Borra cachés (no toca checkpoints ni .venv)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
-# --- Docker (sección «Docker» del README) ---------------------------------------------------
+# --- Docker (sección «Docker» del README y docs/docker.md) ----------------------------------
 DOCKER ?= docker
 # DEVICE=cuda (o cuda:N): entrenador con GPU NVIDIA, compose.gpu.yaml se suma a compose.yaml.
 COMPOSE = $(DOCKER) compose $(if $(filter cuda cuda:%,$(DEVICE)),-f compose.yaml -f compose.gpu.yaml)

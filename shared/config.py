@@ -19,8 +19,9 @@ DEFAULT_BLOCK_SIZE = 128
 DEFAULT_EVAL_INTERVAL = 200
 DEFAULT_EVAL_ITERS = 50
 DEFAULT_SEED = 1337
-# Tasa de aprendizaje por modelo (medido, ver README): el bigrama es una tabla de logits que
-# parte de cero y necesita pasos grandes; el GPT, lo habitual en GPT pequeños de caracteres.
+# Tasa de aprendizaje por modelo (medido, ver docs/entrenar.md): el bigrama es una tabla de
+# logits que parte de cero y necesita pasos grandes; el GPT, lo habitual en GPT pequeños de
+# caracteres.
 DEFAULT_LR = {"bigram": 1e-1, "gpt": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"bigram": 0.0, "gpt": 0.1}
 

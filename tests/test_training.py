@@ -80,7 +80,7 @@ def count_bigram_floor(text: str) -> float:
 
 
 def test_seed_bigram_command_reaches_the_count_based_floor(tmp_path):
-    """La orden del README para el bigrama queda a menos de 0,02 nats de la bigrama por conteo."""
+    """La orden del bigrama de docs/entrenar.md queda a < 0,02 nats de la bigrama por conteo."""
     data = ROOT / "data" / "tiny_spanish.txt"
     floor = count_bigram_floor(read_text(data))
     run_module(

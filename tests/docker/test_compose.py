@@ -122,7 +122,7 @@ def test_trainer_finishes_and_writes_as_app_user(stack: Project) -> None:
 
 def test_container_checkpoint_works_with_native_generate(stack: Project, tmp_path: Path) -> None:
     generate_until_ok(stack.url, seconds=300)  # hay al menos un checkpoint en el volumen
-    # El paso documentado en el README: copiar del volumen (vía el servidor) a ./checkpoints.
+    # El paso documentado en docs/docker.md: copiar del volumen (vía el servidor) a ./checkpoints.
     # `docker compose cp` escribe los ficheros como el usuario que lo ejecuta.
     stack.compose("cp", "server:/checkpoints/.", str(tmp_path))
     ckpts = sorted((tmp_path / "gpt").glob("*.pt"))  # la carpeta de make generate: checkpoints/gpt
@@ -138,7 +138,7 @@ def test_container_checkpoint_works_with_native_generate(stack: Project, tmp_pat
 
 
 def test_trainer_writes_host_folder_as_the_host_user(stack: Project, tmp_path: Path) -> None:
-    # CHECKPOINTS_MOUNT=<carpeta del host> + APP_UID/APP_GID = tu usuario (README): los
+    # CHECKPOINTS_MOUNT=<carpeta del host> + APP_UID/APP_GID = tu usuario (docs/docker.md): los
     # checkpoints del contenedor son tuyos y la CLI nativa los usa sin sudo. Como root (CI) se
     # usa un UID cualquiera distinto de 0 y de 1000, dueño de la carpeta.
     uid = os.getuid() or 4321
