@@ -3,7 +3,7 @@
 Cada petición entra en una cola; el hilo del motor (uno por worker, arrancado con la primera
 petición, ya después del fork) la recoge al principio del paso siguiente y la añade al lote de
 su modelo. En cada paso hace UNA pasada del modelo para todas las filas
-(``shared.batched_generation``) y deja los caracteres nuevos de cada una en su buzón; el hilo de
+(``shared.engine``) y deja los caracteres nuevos de cada una en su buzón; el hilo de
 la petición los lee de ahí y los entrega (JSON o SSE). Una petición terminada o abandonada (el
 cliente cerró la conexión) sale del lote en el paso siguiente y libera su hueco.
 
@@ -23,7 +23,7 @@ from collections.abc import Generator
 
 from server import metrics
 from server.model_store import LoadedModel
-from shared.batched_generation import BatchedGeneration, BatchRow
+from shared.engine import Engine, Row
 from shared.generation import GeneratedChar
 from shared.sampling import SamplingParams
 
@@ -53,10 +53,10 @@ class _Batch:
     """El lote de un modelo y, para cada fila, la petición a la que pertenece."""
 
     def __init__(self, loaded: LoadedModel) -> None:
-        self.generation = BatchedGeneration(loaded.model, loaded.tokenizer, loaded.device)
-        self.owners: dict[BatchRow, _Request] = {}
+        self.generation = Engine(loaded.model, loaded.tokenizer, loaded.device)
+        self.owners: dict[Row, _Request] = {}
 
-    def drop(self, row: BatchRow) -> None:
+    def drop(self, row: Row) -> None:
         self.generation.remove(row)
         del self.owners[row]
 

@@ -1,7 +1,14 @@
-"""El único muestreador del proyecto: lo usan la CLI, la API HTTP y el playground.
+"""La generación tal como se enseña: el bucle de referencia con ``GPT.forward`` y la caché KV.
 
-``stream_generate`` produce el texto carácter a carácter (el servidor lo emite en streaming);
-``generate`` lo recoge entero. Con la misma semilla, ambos dan exactamente el mismo texto.
+En cada paso el modelo da los logits del siguiente carácter, ``shared/sampling.py`` sortea uno
+y se añade al texto. Con caché KV, la primera pasada lee el prompt entero y las siguientes solo
+el último carácter (las claves y valores del resto ya están guardados).
+
+El GPT solo admite ``block_size`` posiciones. Cuando el texto las supera, la ventana de
+contexto salta: se queda con la última mitad y sigue creciendo (con caché, se vacía y se vuelve
+a leer esa mitad). La CLI, la API HTTP y el playground generan con el motor de inferencia
+(``shared/engine.py``): la misma cuenta reordenada para ir más rápido, probada igual que este
+bucle (el mismo texto con la misma semilla, ``tests/test_generation.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from shared.decoding import decode_one
+from shared.kv_cache import KVCache
 from shared.models import LanguageModel
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer
@@ -40,12 +47,18 @@ class GenerationResult:
         return len(self.token_ids) / self.seconds if self.seconds > 0 else 0.0
 
 
-def prompt_ids(tokenizer: CharTokenizer, prompt: str) -> list[int]:
-    """Codifica el prompt. Vacío: se parte de un salto de línea, como en el proyecto original."""
-    if prompt:
-        return tokenizer.encode(prompt)
-    start = "\n" if "\n" in tokenizer.stoi else tokenizer.chars[0]
-    return [tokenizer.stoi[start]]
+def prompt_ids(tokenizer: CharTokenizer, prompt: str, block_size: int) -> list[int]:
+    """El prompt codificado y recortado a ``block_size``. Vacío: un salto de línea."""
+    if not prompt:
+        prompt = "\n" if "\n" in tokenizer.stoi else tokenizer.chars[0]
+    return tokenizer.encode(prompt)[-block_size:]
+
+
+def window_start(n_ids: int, start: int, block_size: int) -> int:
+    """Dónde empieza la ventana de contexto tras añadir un carácter (salta a la última mitad)."""
+    if n_ids - start > block_size:
+        return n_ids - max(1, block_size // 2)
+    return start
 
 
 def generated_char(
@@ -62,98 +75,42 @@ def generated_char(
     return GeneratedChar(tokenizer.chars[token_id], token_id, top)
 
 
-class ContextWindow:
-    """El contexto que ve el modelo en cada paso, con o sin caché KV.
-
-    El GPT solo admite ``block_size`` posiciones. Cuando el texto las supera, la ventana salta:
-    se queda con la última mitad y sigue creciendo. Con caché, el salto obliga a reconstruirla
-    (una pasada sobre la media ventana); sin caché se recalcula todo en cada paso. Las dos formas
-    usan la misma ventana, así que dan exactamente los mismos logits.
-    """
-
-    def __init__(
-        self, model: LanguageModel, ids: list[int], device: torch.device, use_cache: bool
-    ) -> None:
-        self.model = model
-        self.block_size = model.block_size
-        self.keep = max(1, self.block_size // 2)
-        self.device = device
-        self.ids = list(ids[-self.block_size :])  # el prompt se recorta al block_size
-        self.start = 0
-        self.is_gpt = isinstance(model, GPT)
-        self.cache = model.new_kv_cache(1, device) if (use_cache and self.is_gpt) else None
-        self.pending: list[int] = []  # ids aún no metidos en la caché
-
-    def _tensor(self, ids: list[int]) -> torch.Tensor:
-        return torch.tensor([ids], dtype=torch.long, device=self.device)
-
-    def push(self, token_id: int) -> None:
-        self.ids.append(token_id)
-        if len(self.ids) - self.start > self.block_size:
-            self.start = len(self.ids) - self.keep
-            if self.cache is not None:
-                self.cache.reset()
-        if self.cache is not None and self.cache.pos > 0:
-            self.pending.append(token_id)
-
-    def next_logits(self) -> torch.Tensor:
-        if not self.is_gpt:
-            # El bigrama solo mira el último carácter.
-            logits, _ = self.model(self._tensor(self.ids[-1:]))
-        elif self.cache is None:
-            logits, _ = self.model(self._tensor(self.ids[self.start :]))
-        elif self.cache.pos == 0:
-            logits, _ = self.model(self._tensor(self.ids[self.start :]), kv_cache=self.cache)
-        elif len(self.pending) == 1:
-            # Lo habitual: un carácter nuevo que mira a toda la caché (shared/decoding.py).
-            assert isinstance(self.model, GPT)
-            self.pending, token_id = [], self.pending[0]
-            return decode_one(self.model, token_id, self.cache)
-        else:
-            logits, _ = self.model(self._tensor(self.pending), kv_cache=self.cache)
-        self.pending = []
-        return logits[0, -1]
-
-
 @torch.inference_mode()
-def stream_generate(
-    model: LanguageModel,
-    tokenizer: CharTokenizer,
-    prompt: str,
-    params: SamplingParams,
-    device: torch.device | None = None,
+def reference_generate(
+    model: LanguageModel, tokenizer: CharTokenizer, prompt: str, params: SamplingParams
 ) -> Iterator[GeneratedChar]:
-    """Genera ``params.max_new_tokens`` caracteres, entregándolos uno a uno."""
+    """Genera ``params.max_new_tokens`` caracteres, uno a uno, con el modelo tal cual."""
     params.validate()
-    device = device or next(model.parameters()).device
-    was_training = model.training
+    device = next(model.parameters()).device
     model.eval()
-    try:
-        window = ContextWindow(model, prompt_ids(tokenizer, prompt), device, params.use_cache)
-        generator = make_generator(params.seed)
-        for _ in range(params.max_new_tokens):
-            token_id, probs = sample_next_char(window.next_logits(), params, generator)
-            window.push(token_id)
-            yield generated_char(tokenizer, token_id, probs, params.top_probs)
-    finally:
-        model.train(was_training)
+    ids = prompt_ids(tokenizer, prompt, model.block_size)
+    start = 0  # la ventana de contexto es ids[start:]
+    generator = make_generator(params.seed)
+    cache: KVCache | None = None
+    for _ in range(params.max_new_tokens):
+        if cache is not None:
+            new = ids[-1:]  # el resto de la ventana ya está en la caché
+        else:
+            new = ids[start:]
+            if isinstance(model, GPT) and params.use_cache:
+                cache = model.new_kv_cache(1, device)
+        logits, _ = model(torch.tensor([new], device=device), kv_cache=cache)
+        token_id, probs = sample_next_char(logits[0, -1], params, generator)
+        ids.append(token_id)
+        new_start = window_start(len(ids), start, model.block_size)
+        if new_start != start:  # la ventana ha saltado: se vuelve a leer desde su principio
+            start, cache = new_start, None
+        yield generated_char(tokenizer, token_id, probs, params.top_probs)
 
 
-def generate(
-    model: LanguageModel,
-    tokenizer: CharTokenizer,
-    prompt: str,
-    params: SamplingParams,
-    device: torch.device | None = None,
-) -> GenerationResult:
-    """Genera el texto entero (sin el prompt) y mide cuánto tardó."""
+def collect(chars: Iterator[GeneratedChar], prompt: str) -> GenerationResult:
+    """Recoge un flujo de caracteres en un resultado, con lo que tardó."""
     t0 = time.perf_counter()
-    chars = list(stream_generate(model, tokenizer, prompt, params, device))
-    seconds = time.perf_counter() - t0
+    out = list(chars)
     return GenerationResult(
-        text="".join(c.text for c in chars),
+        text="".join(c.text for c in out),
         prompt=prompt,
-        token_ids=[c.token_id for c in chars],
-        chars=chars,
-        seconds=seconds,
+        token_ids=[c.token_id for c in out],
+        chars=out,
+        seconds=time.perf_counter() - t0,
     )

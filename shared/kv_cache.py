@@ -3,6 +3,9 @@
 Al generar, cada carácter nuevo solo necesita su propia consulta (q); las claves (k) y los
 valores (v) de los caracteres anteriores no cambian, así que los guardamos aquí en vez de
 recalcularlos en cada paso. El estado de la inferencia vive fuera del modelo.
+
+``KVSlots`` es el almacén del motor de inferencia (shared/engine.py): las cachés de muchas
+generaciones a la vez, un hueco por generación.
 """
 
 from __future__ import annotations
@@ -27,25 +30,13 @@ class KVCache:
         self.max_len = max_len
         self.pos = 0  # cuántas posiciones hay ya guardadas
 
-    @classmethod
-    def over(cls, k: torch.Tensor, v: torch.Tensor) -> KVCache:
-        """Una caché vacía sobre tensores ya reservados (n_layer, B, H, max_len, D), sin copiarlos.
-
-        Sirve para que varias generaciones guarden sus claves y valores en un mismo almacén
-        (ver shared/batched_generation.py): cada una recibe una vista de su fila.
-        """
-        cache = cls.__new__(cls)
-        cache.k, cache.v, cache.max_len, cache.pos = k, v, k.size(3), 0
-        return cache
-
-    def reset(self) -> None:
-        self.pos = 0
-
     def append(
         self, layer: int, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Guarda k, v (B, H, T, D) de una capa y devuelve todas las claves/valores hasta ahora."""
-        end = self.room_for(k.size(2))
+        end = self.pos + k.size(2)
+        if end > self.max_len:
+            raise ValueError(f"la caché KV está llena ({end} > {self.max_len}).")
         self.k[layer, :, :, self.pos : end] = k.to(self.k.dtype)
         self.v[layer, :, :, self.pos : end] = v.to(self.v.dtype)
         return (
@@ -53,13 +44,46 @@ class KVCache:
             self.v[layer, :, :, :end].to(v.dtype),
         )
 
-    def room_for(self, t: int) -> int:
-        """Dónde acabarán ``t`` posiciones nuevas; error claro si no caben en la caché."""
-        end = self.pos + t
-        if end > self.max_len:
-            raise ValueError(f"la caché KV está llena ({end} > {self.max_len}).")
-        return end
-
     def advance(self, t: int) -> None:
         """Se llama una vez por pasada, cuando todas las capas han guardado sus ``t`` posiciones."""
         self.pos += t
+
+
+class KVSlots:
+    """Las cachés de muchas filas en un almacén (n_layer, huecos, H, max_len, D) que crece al doble.
+
+    Cada fila ocupa un hueco; ``cache(slot)`` es una ``KVCache`` vacía sobre ese hueco (una
+    vista, sin copiar), para leer el prompt con la pasada normal del modelo.
+    """
+
+    def __init__(
+        self, n_layer: int, n_head: int, head_dim: int, max_len: int, device: torch.device
+    ) -> None:
+        self._dims = (n_layer, n_head, max_len, head_dim)
+        self.device = device
+        self.k = self.v = torch.zeros((n_layer, 0, n_head, max_len, head_dim), device=device)
+        self.free: list[int] = []
+
+    def acquire(self) -> int:
+        """Un hueco libre, el más bajo (las filas vivas quedan al principio del almacén)."""
+        if not self.free:
+            old = self.k.size(1)
+            n_layer, h, t, d = self._dims
+            # float32, como la caché de una fila sola: así las claves guardadas son las mismas.
+            k = torch.zeros((n_layer, max(1, 2 * old), h, t, d), device=self.device)
+            v = torch.zeros_like(k)
+            k[:, :old], v[:, :old] = self.k, self.v
+            self.k, self.v = k, v
+            self.free.extend(range(old, k.size(1)))
+        slot = min(self.free)
+        self.free.remove(slot)
+        return slot
+
+    def release(self, slot: int) -> None:
+        self.free.append(slot)
+
+    def cache(self, slot: int) -> KVCache:
+        cache = KVCache.__new__(KVCache)
+        cache.k, cache.v = self.k[:, slot : slot + 1], self.v[:, slot : slot + 1]
+        cache.max_len, cache.pos = self.k.size(3), 0
+        return cache

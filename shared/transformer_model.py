@@ -6,6 +6,7 @@ Se lee de arriba abajo como una lección: ``CausalSelfAttention`` → ``MLP`` �
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -16,19 +17,15 @@ from shared.kv_cache import KVCache
 
 
 def dropout_layer(p: float) -> nn.Module:
-    """Dropout solo si p > 0: una capa que no hace nada también cuesta al generar carácter a
-    carácter (~10 % del tiempo de cada paso con caché KV, medido en docs/BENCHMARKS.md)."""
+    """Dropout solo si p > 0: con p = 0 sería una capa que no hace nada y que aun así se llama
+    en cada pasada; ``nn.Identity`` lo dice al imprimir el modelo y no cuesta nada."""
     return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
-def _cpu_autocast_training(x: torch.Tensor) -> bool:
-    """¿Entrenando en CPU con autocast (bf16)? Ahí el núcleo fusionado de sdpa no es el más rápido.
-
-    El backward del núcleo "flash" de PyTorch para CPU no aprovecha las matmuls bf16 (AMX); con
-    ``_attention_cpu_bf16`` el paso entero es bastante más rápido (docs/BENCHMARKS.md). En float32
-    y al generar, sdpa sigue siendo lo mejor.
-    """
-    return x.device.type == "cpu" and torch.is_grad_enabled() and torch.is_autocast_enabled("cpu")
+# Otra forma de hacer la misma cuenta de atención: (q, k, v, máscara, dropout_p) → salida.
+AttentionKernel = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor
+]
 
 
 class CausalSelfAttention(nn.Module):
@@ -49,6 +46,13 @@ class CausalSelfAttention(nn.Module):
         # La máscara causal: triangular inferior. mask[i, j] es True si la posición i puede ver j.
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("mask", mask, persistent=False)
+        # Quien use el modelo puede elegir otra implementación de la misma cuenta (el entrenador
+        # lo hace al entrenar en CPU con bf16: trainer/precision.py). None: la de la config.
+        self.kernel: AttentionKernel | None = None
+        # Con record_weights, la atención explícita guarda aquí sus pesos (B, H, T, T') tras el
+        # softmax: qué fracción de su atención da cada posición a cada una de las anteriores.
+        self.record_weights = False
+        self.weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
         b, t, c = x.shape
@@ -59,20 +63,22 @@ class CausalSelfAttention(nn.Module):
         v = v.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         offset = 0
         if kv_cache is not None:
+            # Con caché, las t consultas nuevas miran también a todo lo guardado antes.
             offset = kv_cache.pos
             k, v = kv_cache.append(self.layer_idx, k, v)
         # Filas: las t consultas nuevas (posiciones offset..offset+t-1); columnas: todas las claves.
         mask = self.mask[offset : offset + t, : offset + t]
-        if not self.use_sdpa:
-            y = self._attention_manual(q, k, v, mask)
-        elif offset == 0 and _cpu_autocast_training(x):
-            y = self._attention_cpu_bf16(q, k, v, mask)
+        dropout_p = self.dropout if self.training else 0.0
+        if self.kernel is not None:
+            y = self.kernel(q, k, v, mask, dropout_p)
+        elif self.use_sdpa and not self.record_weights:
+            y = self._attention_sdpa(q, k, v, mask, dropout_p)
         else:
-            y = self._attention_sdpa(q, k, v, mask, offset)
+            y = self._attention_explicit(q, k, v, mask)
         y = y.transpose(1, 2).contiguous().view(b, t, c)
         return self.resid_dropout(self.proj(y))
 
-    def _attention_manual(
+    def _attention_explicit(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         # Parecido entre consulta y clave. Dividimos por sqrt(D) para que la varianza del producto
@@ -81,41 +87,20 @@ class CausalSelfAttention(nn.Module):
         # El futuro se tapa con -inf: tras el softmax su peso es exactamente 0.
         att = att.masked_fill(~mask, float("-inf"))
         att = F.softmax(att, dim=-1)
+        if self.record_weights:
+            self.weights = att.detach()
         att = self.attn_dropout(att)
         return att @ v  # media ponderada de los valores
 
-    def _attention_cpu_bf16(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """La cuenta de _attention_manual con menos pasadas por la matriz T×T (la que manda en
-        memoria): ``baddbmm`` multiplica, escala y suma la máscara (0 o -inf) en una operación,
-        y en el backward la máscara no cuesta nada (el softmax ya da gradiente 0 al futuro)."""
-        b, h, t, d = q.shape
-        bias = torch.zeros(mask.shape, device=q.device).masked_fill_(~mask, float("-inf"))
-        att = torch.baddbmm(
-            bias, q.reshape(b * h, t, d), k.reshape(b * h, t, d).transpose(1, 2), alpha=d**-0.5
-        )
-        att = self.attn_dropout(F.softmax(att, dim=-1))
-        return (att @ v.reshape(b * h, t, d)).view(b, h, t, d)
-
+    @staticmethod
     def _attention_sdpa(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        mask: torch.Tensor,
-        offset: int,
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, dropout_p: float
     ) -> torch.Tensor:
-        # La misma cuenta que _attention_manual, en un núcleo fusionado de PyTorch.
-        dropout_p = self.dropout if self.training else 0.0
-        if offset == 0:
+        # La misma cuenta que _attention_explicit, en un núcleo fusionado de PyTorch. Sin caché
+        # (o con la caché vacía), la máscara es la triangular de siempre: is_causal la aplica sin
+        # construirla. Con consultas a partir de una posición > 0, se pasa el trozo de máscara.
+        if mask.size(0) == mask.size(1):
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        if q.size(2) == 1:
-            # Un solo carácter nuevo puede ver toda la caché: no hace falta máscara. Con una sola
-            # consulta, la cuenta directa (dos productos y un softmax) es varias veces más rápida
-            # que el núcleo fusionado, pensado para secuencias largas (ver docs/BENCHMARKS.md).
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
-            return self.attn_dropout(F.softmax(att, dim=-1)) @ v
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 

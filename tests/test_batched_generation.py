@@ -1,4 +1,4 @@
-"""Generación por lotes (shared/batched_generation.py) frente a ``stream_generate`` en solitario.
+"""Generación por lotes (``shared.engine.Engine``) frente a la misma petición sola.
 
 Cada fila del lote debe dar el mismo texto que sola, y sus logits deben ser idénticos bit a bit
 en cada paso: filas en posiciones distintas, que entran a mitad, con saltos de ventana, con y
@@ -12,12 +12,11 @@ import random
 import pytest
 import torch
 
-import shared.batched_generation as batched
-import shared.generation as solo
-from shared.batched_generation import BatchedGeneration, generate_together
-from shared.batched_sampling import sample_many
+import shared.engine as solo
 from shared.bigram_model import BigramLanguageModel
 from shared.config import BigramConfig, GPTConfig
+from shared.engine import Engine, generate_together, sample_rows
+from shared.generation import reference_generate
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
@@ -66,26 +65,26 @@ def requests_for(seed: int, n: int) -> list[tuple[str, SamplingParams]]:
     return out
 
 
+def reference_text(model, tok, prompt: str, params: SamplingParams) -> str:  # type: ignore[no-untyped-def]
+    """El texto del bucle de la lección (shared/generation.py), con ``GPT.forward``."""
+    return "".join(c.text for c in reference_generate(model, tok, prompt, params))
+
+
 class LogitsSpy:
     """Anota los logits que recibe el muestreador (en solitario y en el lote), en orden."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.seen: list[torch.Tensor] = []
-        monkeypatch.setattr(solo, "sample_next_char", self.one)
-        monkeypatch.setattr(batched, "sample_many", self.many)
-
-    def one(self, logits, params, generator):  # type: ignore[no-untyped-def]
-        self.seen.append(logits.clone())
-        return sample_next_char(logits, params, generator)
+        monkeypatch.setattr(solo, "sample_rows", self.many)
 
     def many(self, logits, params, generators):  # type: ignore[no-untyped-def]
         self.seen.extend(lg.clone() for lg in logits)
-        return sample_many(logits, params, generators)
+        return sample_rows(logits, params, generators)
 
 
 def staggered_run(model, tok, reqs, spy: LogitsSpy, every: int = 3):  # type: ignore[no-untyped-def]
     """Dos filas nuevas cada ``every`` pasos; las terminadas salen. Textos y logits por fila."""
-    batch = BatchedGeneration(model, tok)
+    batch = Engine(model, tok)
     pending = list(enumerate(reqs))
     index, texts, tops, logits = {}, {}, {}, {}
     step = 0
@@ -145,7 +144,7 @@ def test_rows_without_cache_and_identical_rows(tok) -> None:
     ]
     texts = generate_together(model, tok, reqs)
     assert texts[0] == texts[1]
-    assert texts == [solo.generate(model, tok, p, prm).text for p, prm in reqs]
+    assert texts == [reference_text(model, tok, p, prm) for p, prm in reqs]
 
 
 def test_bigram_rows_match_generating_alone(tok) -> None:
@@ -154,18 +153,18 @@ def test_bigram_rows_match_generating_alone(tok) -> None:
     torch.nn.init.normal_(model.logits_table.weight)
     reqs = requests_for(7, 6)
     assert generate_together(model, tok, reqs) == [
-        solo.generate(model, tok, p, prm).text for p, prm in reqs
+        reference_text(model, tok, p, prm) for p, prm in reqs
     ]
 
 
 def test_cache_store_grows_and_reuses_freed_slots(tok) -> None:
     model = make_gpt(tok)
-    batch = BatchedGeneration(model, tok)
+    batch = Engine(model, tok)
     rows = [batch.add("ab", SamplingParams(max_new_tokens=30, seed=i)) for i in range(3)]
     batch.step()
-    # Más filas que huecos iniciales (4): el almacén crece y las filas viejas conservan su caché.
+    # Más filas que huecos (el almacén crece al doble): las filas viejas conservan su caché.
     rows += [batch.add("c", SamplingParams(max_new_tokens=30, seed=10 + i)) for i in range(6)]
-    assert batch._pool is not None and batch._pool.slots == 16
+    assert batch.slots is not None and batch.slots.k.size(1) == 16
     out: dict[int, list[str]] = {i: [] for i in range(len(rows))}
     while any(not r.done for r in batch.rows):
         for row, char in batch.step():
@@ -179,7 +178,7 @@ def test_cache_store_grows_and_reuses_freed_slots(tok) -> None:
 
 
 @pytest.mark.parametrize("vocab", [5, 75])
-def test_sample_many_draws_what_each_row_would_draw_alone(vocab: int) -> None:
+def test_sample_rows_draws_what_each_row_would_draw_alone(vocab: int) -> None:
     torch.manual_seed(vocab)
     rng = random.Random(vocab)
     settings = [
@@ -196,7 +195,7 @@ def test_sample_many_draws_what_each_row_would_draw_alone(vocab: int) -> None:
         logits = [torch.randn(vocab) * rng.choice([0.1, 3.0, 30.0]) for _ in range(n)]
         logits[0][1:] = float("-inf")  # una fila con un único carácter posible
         params = [SamplingParams(seed=rng.randint(0, 99), **rng.choice(settings)) for _ in logits]
-        together = sample_many(logits, params, [make_generator(p.seed) for p in params])
+        together = sample_rows(logits, params, [make_generator(p.seed) for p in params])
         for lg, p, (token, probs) in zip(logits, params, together, strict=True):
             alone_token, alone_probs = sample_next_char(lg, p, make_generator(p.seed))
             assert token == alone_token

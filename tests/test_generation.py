@@ -3,8 +3,8 @@ import torch
 
 from shared.bigram_model import BigramLanguageModel
 from shared.config import BigramConfig, GPTConfig
+from shared.engine import generate, stream_generate
 from shared.errors import ConfigError, TokenizerError
-from shared.generation import generate, stream_generate
 from shared.sampling import SamplingParams, next_char_distribution
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT

@@ -96,3 +96,33 @@ def test_both_models_learn_a_tiny_text(kind):
     uniform = torch.log(torch.tensor(float(tok.vocab_size))).item()
     assert abs(losses[0] - uniform) < 0.3  # empieza cerca del azar
     assert sum(losses[-10:]) / 10 < 0.6 * uniform  # y aprende
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_chunks_with_kv_cache_equal_one_full_pass(attention):
+    """Con caché, las consultas empiezan en una posición > 0: la máscara es su trozo."""
+    model = small_gpt(attention).eval()
+    x = torch.randint(0, 20, (2, 16), generator=torch.Generator().manual_seed(4))
+    full, _ = model(x)
+    cache = model.new_kv_cache(2, torch.device("cpu"))
+    chunks = [model(x[:, a:b], kv_cache=cache)[0] for a, b in ((0, 5), (5, 6), (6, 13), (13, 16))]
+    torch.testing.assert_close(torch.cat(chunks, dim=1), full, rtol=1e-5, atol=1e-5)
+    assert cache.pos == 16
+    with pytest.raises(ValueError, match="block_size"):
+        model(x[:, :1], kv_cache=cache)
+
+
+def test_explicit_attention_hands_back_its_weights():
+    """Los pesos de atención que se dibujan salen de la atención explícita, la de la lección."""
+    model = small_gpt("sdpa").eval()
+    x = torch.randint(0, 20, (1, 16), generator=torch.Generator().manual_seed(5))
+    expected, _ = model(x)
+    attn = model.blocks[1].attn
+    attn.record_weights = True
+    got, _ = model(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)  # sdpa == explícita
+    w = attn.weights
+    assert w is not None and w.shape == (1, 4, 16, 16)
+    torch.testing.assert_close(w.sum(-1), torch.ones(1, 4, 16))  # cada fila reparte 1
+    assert torch.equal(w.triu(1), torch.zeros_like(w))  # nada al futuro
+    assert model.blocks[0].attn.weights is None  # solo donde se pidió

@@ -1,9 +1,9 @@
-"""La atención rápida de entrenamiento en CPU con bf16 (``_attention_cpu_bf16``) calcula lo mismo.
+"""La atención de entrenamiento en CPU con bf16 (``trainer.precision.cpu_bf16_attention``).
 
-Con autocast en CPU y gradientes activos, el modelo con ``attention="sdpa"`` no usa el núcleo
-fusionado sino ``baddbmm`` con la máscara sumada (ver docs/BENCHMARKS.md). Aquí se comprueba que
-ese camino se usa de verdad, que respeta la máscara causal y que da lo mismo que la atención
-explícita y (con la tolerancia de bf16) que float32.
+El entrenador la elige (``choose_attention``) cuando entrena en CPU con bf16: ``baddbmm`` con la
+máscara sumada en vez del núcleo fusionado de sdpa (ver docs/BENCHMARKS.md). Aquí se comprueba
+que la elección se hace solo ahí, que respeta la máscara causal y que da lo mismo que la
+atención explícita y (con la tolerancia de bf16) que float32.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import pytest
 import torch
 
 from shared.config import GPTConfig
-from shared.transformer_model import GPT, CausalSelfAttention
+from shared.transformer_model import GPT
+from trainer import precision
+from trainer.precision import choose_attention, cpu_bf16_attention
 
 CFG = dict(vocab_size=40, block_size=32, n_embd=32, n_head=4, n_layer=2)
+CPU = torch.device("cpu")
 
 
 @pytest.fixture
@@ -23,9 +26,10 @@ def weights() -> dict[str, torch.Tensor]:
     return GPT(GPTConfig(**CFG)).state_dict()
 
 
-def model(weights: dict[str, torch.Tensor], attention: str) -> GPT:
+def model(weights: dict[str, torch.Tensor], attention: str, dtype: str = "float32") -> GPT:
     m = GPT(GPTConfig(**CFG, attention=attention))
     m.load_state_dict(weights)
+    choose_attention(m, CPU, dtype)
     return m
 
 
@@ -36,19 +40,29 @@ def bf16_forward_backward(m: GPT, idx: torch.Tensor, targets: torch.Tensor):
     return logits.detach().float(), m.blocks[0].attn.qkv.weight.grad.clone()
 
 
-def test_fast_path_is_used_and_matches_explicit_attention(weights, monkeypatch):
+def test_the_trainer_chooses_it_only_for_cpu_bf16_with_sdpa(weights):
+    def kernels(attention: str, dtype: str) -> set[object]:
+        return {b.attn.kernel for b in model(weights, attention, dtype).blocks}
+
+    assert kernels("sdpa", "bfloat16") == {cpu_bf16_attention}
+    assert kernels("sdpa", "float32") == {None}
+    assert kernels("manual", "bfloat16") == {None}
+    gpu = GPT(GPTConfig(**CFG))
+    assert not choose_attention(gpu, torch.device("cuda"), "bfloat16")
+
+
+def test_it_is_used_and_matches_explicit_attention(weights, monkeypatch):
     calls = []
-    original = CausalSelfAttention._attention_cpu_bf16
 
-    def spy(self, *args):
+    def spy(*args):  # type: ignore[no-untyped-def]
         calls.append(1)
-        return original(self, *args)
+        return cpu_bf16_attention(*args)
 
-    monkeypatch.setattr(CausalSelfAttention, "_attention_cpu_bf16", spy)
+    monkeypatch.setattr(precision, "cpu_bf16_attention", spy)
     idx = torch.randint(0, 40, (3, 32), generator=torch.Generator().manual_seed(1))
     targets = torch.randint(0, 40, (3, 32), generator=torch.Generator().manual_seed(2))
 
-    fast_logits, fast_grad = bf16_forward_backward(model(weights, "sdpa"), idx, targets)
+    fast_logits, fast_grad = bf16_forward_backward(model(weights, "sdpa", "bfloat16"), idx, targets)
     assert len(calls) == CFG["n_layer"]
     explicit_logits, explicit_grad = bf16_forward_backward(model(weights, "manual"), idx, targets)
     torch.testing.assert_close(fast_logits, explicit_logits, rtol=2e-2, atol=2e-2)
@@ -62,9 +76,25 @@ def test_fast_path_is_used_and_matches_explicit_attention(weights, monkeypatch):
     assert (fast_logits - ref_logits.detach()).abs().max() < 0.05
     assert (fast_grad - ref_grad).norm() / ref_grad.norm() < 0.05
 
+    # En float32, la misma cuenta que la atención explícita (con caché también: consultas a
+    # partir de una posición > 0 y su trozo de máscara).
+    with torch.no_grad():
+        explicit = model(weights, "manual")
+        fast = model(weights, "sdpa", "bfloat16")
+        torch.testing.assert_close(fast(idx)[0], explicit(idx)[0], rtol=1e-5, atol=1e-5)
+        caches = [m.new_kv_cache(3, CPU) for m in (fast, explicit)]
+        for m, cache in zip((fast, explicit), caches, strict=True):
+            m(idx[:, :20], kv_cache=cache)
+        torch.testing.assert_close(
+            fast(idx[:, 20:], kv_cache=caches[0])[0],
+            explicit(idx[:, 20:], kv_cache=caches[1])[0],
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
-def test_fast_path_keeps_the_causal_mask(weights):
-    m = model(weights, "sdpa")
+
+def test_it_keeps_the_causal_mask(weights):
+    m = model(weights, "sdpa", "bfloat16")
     a = torch.randint(0, 40, (1, 32), generator=torch.Generator().manual_seed(3))
     b = a.clone()
     b[0, 20:] = (b[0, 20:] + 7) % 40  # cambia solo el futuro a partir de la posición 20

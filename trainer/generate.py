@@ -7,7 +7,7 @@ import sys
 
 from shared.checkpoint import load_model
 from shared.device import resolve_device
-from shared.generation import stream_generate
+from shared.engine import stream_generate
 from shared.sampling import SamplingParams
 from trainer.errors import run_cli, warn_skipped_checkpoint
 

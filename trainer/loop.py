@@ -27,7 +27,13 @@ from trainer.data import TextDataset, get_batch
 from trainer.evaluation import estimate_loss, evaluate_ids
 from trainer.memory import keep_freed_memory
 from trainer.metrics import MetricsLog
-from trainer.precision import autocast_context, check_compiler, describe_dtype, resolve_dtype
+from trainer.precision import (
+    autocast_context,
+    check_compiler,
+    choose_attention,
+    describe_dtype,
+    resolve_dtype,
+)
 from trainer.resume import ResumeState, restore_rng, rng_state
 from trainer.schedule import default_warmup, lr_at
 from trainer.settings import TrainSettings
@@ -93,6 +99,7 @@ class Trainer:
         else:
             self.model = build_model(s.model, config).to(self.device)
         self.model.train()
+        choose_attention(self.model, self.device, self.dtype)
         self.optimizer = self.model.configure_optimizers(
             s.decay, s.learning_rate, BETAS, self.device.type
         )

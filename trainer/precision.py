@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from shared.errors import ConfigError
+from shared.transformer_model import CausalSelfAttention
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -73,3 +74,37 @@ def check_compiler() -> None:
             "--compile necesita un compilador de C++ (g++ o clang++) y no se encontró ninguno. "
             "Instálalo (p. ej. apt-get install g++) o entrena sin --compile."
         )
+
+
+def cpu_bf16_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, dropout_p: float
+) -> torch.Tensor:
+    """La cuenta de ``CausalSelfAttention._attention_explicit`` con menos pasadas por la matriz
+    T×T (la que manda en memoria): ``baddbmm`` multiplica, escala y suma la máscara (0 o -inf)
+    en una operación, y en el backward la máscara no cuesta nada (el softmax ya da gradiente 0
+    al futuro)."""
+    b, h, t, d = q.shape
+    bias = torch.zeros(mask.shape, device=q.device).masked_fill_(~mask, float("-inf"))
+    keys = k.reshape(b * h, -1, d).transpose(1, 2)
+    att = torch.baddbmm(bias, q.reshape(b * h, t, d), keys, alpha=d**-0.5)
+    att = torch.softmax(att, dim=-1)
+    if dropout_p > 0:
+        att = torch.nn.functional.dropout(att, dropout_p)
+    return (att @ v.reshape(b * h, -1, d)).view(b, h, t, d)
+
+
+def choose_attention(model: torch.nn.Module, device: torch.device, dtype: str) -> bool:
+    """Entrenando en CPU con bf16, la atención de ``cpu_bf16_attention`` en vez de sdpa.
+
+    El backward del núcleo "flash" de PyTorch para CPU no aprovecha las matmuls bf16 (AMX): con
+    esta cuenta el paso entero es bastante más rápido (docs/BENCHMARKS.md). En float32, en GPU
+    y al generar, sdpa sigue siendo lo mejor. Devuelve si se ha cambiado.
+    """
+    if device.type != "cpu" or dtype != "bfloat16":
+        return False
+    changed = False
+    for module in model.modules():
+        if isinstance(module, CausalSelfAttention) and module.use_sdpa:
+            module.kernel = cpu_bf16_attention
+            changed = True
+    return changed

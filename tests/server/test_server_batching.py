@@ -24,7 +24,7 @@ import torch
 from srv_helpers import ROOT, ServerProcess, python_env, read_sse
 
 from shared.checkpoint import load_model
-from shared.generation import stream_generate
+from shared.engine import stream_generate
 from shared.sampling import SamplingParams
 
 # Prompts de distintas longitudes, con caracteres del texto de entrenamiento. El último pasa del

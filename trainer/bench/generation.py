@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from shared.checkpoint import load_model
-from shared.generation import generate
+from shared.engine import generate
 from shared.sampling import SamplingParams
 
 
