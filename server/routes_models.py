@@ -49,7 +49,8 @@ def read_points(entry: CatalogEntry) -> list[dict[str, Any]]:
         return []
     for line in lines[-MAX_METRICS_POINTS:]:
         try:
-            record = json.loads(line)
+            # NaN o Infinity (una pérdida que diverge) no son JSON válido: se sirven como null.
+            record = json.loads(line, parse_constant=lambda _name: None)
         except json.JSONDecodeError:  # la última línea puede estar a medio escribir
             continue
         if isinstance(record, dict) and isinstance(record.get("step"), int):

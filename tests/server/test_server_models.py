@@ -146,9 +146,15 @@ def test_metrics_are_the_jsonl_points_and_follow_the_trainer(
     assert body["id"] == "gpt-a" and body["points"] == lines and lines
     # El entrenador sigue escribiendo: un punto nuevo (y una línea a medias) se ven al momento.
     with jsonl.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"step": 999, "val_loss": 1.5}) + "\n" + '{"step": 10')
-    points = srv.get("/v1/models/gpt-a/metrics").json()["points"]
-    assert points[-1] == {"step": 999, "val_loss": 1.5} and len(points) == len(lines) + 1
+        f.write(json.dumps({"step": 999, "val_loss": 1.5}) + "\n")
+        f.write('{"step": 1000, "val_loss": NaN}\n{"step": 10')  # NaN: no es JSON estándar
+    resp = srv.get("/v1/models/gpt-a/metrics")
+    points = json.loads(resp.text, parse_constant=pytest.fail)  # JSON estricto, sin NaN
+    assert points["points"][-2:] == [
+        {"step": 999, "val_loss": 1.5},
+        {"step": 1000, "val_loss": None},
+    ]
+    assert len(points["points"]) == len(lines) + 2
     assert srv.get("/v1/models/bigrama/metrics").json()["points"]
     assert srv.get("/v1/models/../gpt-a/metrics").status_code == 404
     assert_error(srv.get("/v1/models/tiny.metrics/metrics"), 404, "not_found", "model")
