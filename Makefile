@@ -126,6 +126,7 @@ compare: $(RUNTIME_STAMP) ## Bigrama vs GPT y barrido bloque/capas/cabezas: info
 
 # Las figuras de docs/aprender.md: la comparación rápida con el texto del proyecto, desde cero.
 FIGURES_OUT := build/figuras
+ATTENTION_PROMPT := El niño soñó que la casa
 figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rápida, ~1 min de CPU)
 	rm -rf "$(FIGURES_OUT)"
 	$(PY) -m trainer.compare --data data/tiny_spanish.txt --out "$(FIGURES_OUT)" --quick
@@ -133,6 +134,9 @@ figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rá
 	cp "$(FIGURES_OUT)"/bigrama-gpt.png "$(FIGURES_OUT)"/curvas.png "$(FIGURES_OUT)"/barrido.png docs/img/
 	$(PY) -m trainer.plot "$(FIGURES_OUT)"/runs/bigrama-*.pt --out docs/img/bigrama.png \
 		--title "El bigrama: 200 pasos con data/tiny_spanish.txt"
+	$(PY) -m trainer.attention --ckpt "$$(ls "$(FIGURES_OUT)"/runs/gpt-????????????.pt)" \
+		--prompt "$(ATTENTION_PROMPT)" --out docs/img/atencion.png \
+		--title "Atención del GPT de la comparación rápida (200 pasos)"
 
 serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs (MODEL=bigram)
 	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server

@@ -16,10 +16,13 @@ from flask import Flask
 from server import metrics
 from server.errors import register_error_handlers
 from server.generation_service import GenerationService
+from server.model_catalog import ModelCatalog
 from server.model_store import ModelStore
+from server.routes_attention import bp as attention_bp
 from server.routes_completions import bp as completions_bp
 from server.routes_generate import bp as generate_bp
 from server.routes_meta import bp as meta_bp
+from server.routes_models import bp as models_bp
 from server.settings import Settings, load_env_file
 from server.state import EXTENSION_KEY, ServerState
 from shared.device import resolve_device
@@ -74,13 +77,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         on_failed=metrics.model_failed,
     )
     service = GenerationService(settings.max_concurrent_generations, settings.batching)
-    app.extensions[EXTENSION_KEY] = ServerState(settings, store, service)
+    app.extensions[EXTENSION_KEY] = ServerState(settings, store, service, ModelCatalog(store))
 
     register_error_handlers(app, settings.max_body_bytes)
     metrics.install(app)
     app.register_blueprint(meta_bp)
     app.register_blueprint(generate_bp)
     app.register_blueprint(completions_bp)
+    app.register_blueprint(attention_bp)
+    app.register_blueprint(models_bp)
 
     store.check()  # carga inicial: si no hay checkpoint, arranca igual (y /ready da 503)
     store.start_watching()

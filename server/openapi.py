@@ -13,6 +13,9 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from server.schemas import (
+    MAX_ATTENTION_CHARS,
+    AttentionRequest,
+    AttentionResponse,
     CompletionRequest,
     CompletionResponse,
     ErrorResponse,
@@ -20,6 +23,8 @@ from server.schemas import (
     GenerateResponse,
     HealthResponse,
     InfoResponse,
+    ModelList,
+    ModelMetrics,
     ReadyResponse,
     StreamChunk,
 )
@@ -35,12 +40,17 @@ MODELS = (
     HealthResponse,
     ReadyResponse,
     InfoResponse,
+    AttentionRequest,
+    AttentionResponse,
+    ModelList,
+    ModelMetrics,
 )
 
 ERROR_TEXT = {
     400: "JSON mal formado o cuerpo vacío.",
     401: "Falta la clave de API o no es correcta (solo si el servidor tiene API_KEY).",
     413: "El cuerpo supera MAX_BODY_BYTES.",
+    404: "'model' no es ninguno de GET /v1/models (los nombres nunca son rutas).",
     415: "Content-Type distinto de application/json.",
     422: "Campo que falta, sobra, con tipo equivocado, fuera de rango o caracteres desconocidos.",
     429: "Demasiadas generaciones a la vez en este worker: reintenta en unos segundos.",
@@ -65,7 +75,9 @@ def vocab_pattern(chars: list[str]) -> str:
     return f"^[{escaped}]*$"
 
 
-def _schemas(settings: Settings, chars: list[str] | None) -> dict[str, Any]:
+def _schemas(
+    settings: Settings, chars: list[str] | None, model_ids: list[str] | None, attention_chars: int
+) -> dict[str, Any]:
     _, top = models_json_schema(
         [(m, "validation") for m in MODELS], ref_template="#/components/schemas/{model}"
     )
@@ -83,6 +95,15 @@ def _schemas(settings: Settings, chars: list[str] | None) -> dict[str, Any]:
         prompt["maxLength"] = settings.max_prompt_chars
         if chars:
             prompt["pattern"] = vocab_pattern(chars)
+    prompt = schemas["AttentionRequest"]["properties"]["prompt"]
+    prompt["minLength"], prompt["maxLength"] = 1, attention_chars
+    if chars:
+        prompt["pattern"] = vocab_pattern(chars)
+    if model_ids is not None:  # "model" solo admite los identificadores de GET /v1/models
+        for name in ("GenerateRequest", "CompletionRequest", "AttentionRequest"):
+            for option in schemas[name]["properties"]["model"].get("anyOf", []):
+                if option.get("type") == "string":
+                    option["enum"] = model_ids
     return schemas
 
 
@@ -126,7 +147,7 @@ SSE_EVENTS: dict[str, dict[str, Any]] = {
 def _generation_op(
     summary: str, description: str, request: str, response: str, settings: Settings
 ) -> dict[str, Any]:
-    errors = [400, 413, 415, 422, 429, 503] + ([401] if settings.api_key else [])
+    errors = [400, 404, 413, 415, 422, 429, 503] + ([401] if settings.api_key else [])
     op: dict[str, Any] = {
         "summary": summary,
         "description": description,
@@ -152,7 +173,47 @@ def _generation_op(
     return op
 
 
-def build_openapi(settings: Settings, chars: list[str] | None) -> dict[str, Any]:
+def _get_op(summary: str, description: str, response: str, settings: Settings) -> dict[str, Any]:
+    responses = {"200": _json(_ref(response), "Correcto.")}
+    if response == "ModelMetrics":
+        responses["404"] = _json(_ref("ErrorResponse"), ERROR_TEXT[404])
+    if settings.api_key:
+        responses["401"] = _json(_ref("ErrorResponse"), ERROR_TEXT[401])
+    op: dict[str, Any] = {"summary": summary, "description": description, "responses": responses}
+    if settings.api_key:
+        op["security"] = [{"bearerAuth": []}]
+    return op
+
+
+def _attention_op(settings: Settings) -> dict[str, Any]:
+    errors = [400, 404, 413, 415, 422, 429, 503] + ([401] if settings.api_key else [])
+    op: dict[str, Any] = {
+        "summary": "Mapa de atención",
+        "description": "Pesos de atención de cada capa y cabeza para el prompt (como mucho "
+        f"{MAX_ATTENTION_CHARS} caracteres y el block_size del modelo), calculados con la "
+        "atención explícita de la lección. Un modelo bigrama no tiene atención: 422.",
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("AttentionRequest")}},
+        },
+        "responses": {
+            "200": _json(_ref("AttentionResponse"), "Pesos de atención."),
+            **{str(c): _json(_ref("ErrorResponse"), ERROR_TEXT[c]) for c in sorted(errors)},
+        },
+    }
+    if settings.api_key:
+        op["security"] = [{"bearerAuth": []}]
+    return op
+
+
+def build_openapi(
+    settings: Settings,
+    chars: list[str] | None,
+    model_ids: list[str] | None = None,
+    block_size: int | None = None,
+) -> dict[str, Any]:
+    # El mapa de atención admite hasta MAX_ATTENTION_CHARS y nunca más que el block_size.
+    attention_chars = min(MAX_ATTENTION_CHARS, block_size or MAX_ATTENTION_CHARS)
     text = {
         "description": "Texto plano.",
         "content": {"text/plain": {"schema": {"type": "string"}}},
@@ -189,6 +250,40 @@ def build_openapi(settings: Settings, chars: list[str] | None) -> dict[str, Any]
                     settings,
                 )
             },
+            "/attention": {
+                "post": _attention_op(settings),
+            },
+            "/v1/models": {
+                "get": _get_op(
+                    "Modelos disponibles (forma de OpenAI)",
+                    "Cada checkpoint utilizable de CHECKPOINT_DIR, el más reciente primero. Su "
+                    "'id' es lo que aceptan /generate, /v1/completions y /attention en 'model'.",
+                    "ModelList",
+                    settings,
+                )
+            },
+            "/v1/models/{model_id}/metrics": {
+                "get": {
+                    **_get_op(
+                        "Métricas de entrenamiento de un modelo",
+                        "Los puntos del JSONL que escribe el entrenador junto al checkpoint "
+                        "(step, train_loss, val_loss...); se releen en cada petición, así que "
+                        "sirven para ver la curva mientras se entrena.",
+                        "ModelMetrics",
+                        settings,
+                    ),
+                    "parameters": [
+                        {
+                            "name": "model_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": model_ids}
+                            if model_ids is not None
+                            else {"type": "string"},
+                        }
+                    ],
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Vivo",
@@ -220,7 +315,7 @@ def build_openapi(settings: Settings, chars: list[str] | None) -> dict[str, Any]
             "/docs": {"get": {"summary": "Documentación legible", "responses": {"200": html}}},
             "/": {"get": {"summary": "Playground", "responses": {"200": html}}},
         },
-        "components": {"schemas": _schemas(settings, chars)},
+        "components": {"schemas": _schemas(settings, chars, model_ids, attention_chars)},
     }
     if settings.api_key:
         doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

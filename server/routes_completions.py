@@ -1,7 +1,8 @@
 """POST /v1/completions: el subconjunto de la API de OpenAI que tiene sentido aquí.
 
-Campos: prompt, max_tokens, temperature, top_p, seed, stream y n (``model`` y ``user`` se
-aceptan y se ignoran, porque los clientes de OpenAI los mandan siempre). Con ``stream`` se
+Campos: model, prompt, max_tokens, temperature, top_p, seed, stream y n (``user`` se acepta y
+se ignora, porque los clientes de OpenAI lo mandan). ``model`` elige un checkpoint de
+GET /v1/models; sin él, el último utilizable. Con ``stream`` se
 emiten trozos ``text_completion`` y, al final, ``data: [DONE]``, como hace OpenAI.
 """
 
@@ -55,7 +56,7 @@ def completions() -> Response:
     require_api_key(st.settings.api_key)
     req = validate(CompletionRequest, read_json_object())
     check_new_tokens(req.max_tokens, "max_tokens")
-    loaded = require_model()
+    loaded = require_model(req.model)
     check_prompt(req.prompt, loaded)
     seed = resolve_seed(req.seed)
     params = _choice_params(req, seed)

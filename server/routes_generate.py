@@ -110,7 +110,7 @@ def generate() -> Response:
     req = validate(GenerateRequest, read_json_object())
     max_new = req.max_new_tokens or min(DEFAULT_NEW_TOKENS, st.settings.max_new_tokens)
     check_new_tokens(max_new, "max_new_tokens")
-    loaded = require_model()
+    loaded = require_model(req.model)
     check_prompt(req.prompt, loaded)
     seed = resolve_seed(req.seed)
     params = SamplingParams(

@@ -90,7 +90,9 @@ def openapi() -> Response:
     st = state()
     loaded = st.store.current()
     chars = loaded.tokenizer.chars if loaded else None
-    return jsonify(build_openapi(st.settings, chars))
+    model_ids = [e.id for e in st.catalog.entries()] or None
+    block_size = loaded.block_size if loaded else None
+    return jsonify(build_openapi(st.settings, chars, model_ids, block_size))
 
 
 @bp.get("/docs")

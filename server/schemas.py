@@ -17,6 +17,8 @@ MAX_TEMPERATURE = 10.0
 MAX_TOP_K = 1_000_000
 MAX_TOP_PROBS = 10
 MAX_CHOICES = 4
+# El mapa de atención crece con capas × cabezas × T²: más caracteres ya no se leen.
+MAX_ATTENTION_CHARS = 64
 DEFAULT_NEW_TOKENS = 200  # si la petición no dice cuántos (y el tope lo permite)
 
 
@@ -40,6 +42,10 @@ class GenerateRequest(StrictModel):
     """Cuerpo de POST /generate."""
 
     prompt: str = Field("", description="Texto inicial. Vacío: se parte de un salto de línea.")
+    model: str | None = Field(
+        None,
+        description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
+    )
     max_new_tokens: OptionalInt = Field(
         None, ge=1, description="Caracteres a generar (por defecto 200, o el tope si es menor)."
     )
@@ -73,7 +79,10 @@ class GenerateRequest(StrictModel):
 class CompletionRequest(StrictModel):
     """Cuerpo de POST /v1/completions: el subconjunto compatible con OpenAI."""
 
-    model: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
+    model: str | None = Field(
+        None,
+        description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
+    )
     prompt: str = Field("", description="Texto inicial.")
     max_tokens: Int = Field(16, ge=1, description="Caracteres a generar (16, como OpenAI).")
     temperature: float = Field(
@@ -86,6 +95,16 @@ class CompletionRequest(StrictModel):
     stream: bool = Field(False, description="true: trozos SSE y al final 'data: [DONE]'.")
     n: Int = Field(1, ge=1, le=MAX_CHOICES, description="Cuántas muestras; la i usa seed + i.")
     user: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
+
+
+class AttentionRequest(StrictModel):
+    """Cuerpo de POST /attention."""
+
+    prompt: str = Field(description="Texto cuya atención se calcula (al menos un carácter).")
+    model: str | None = Field(
+        None,
+        description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
+    )
 
 
 # --- respuestas ---------------------------------------------------------------------------
@@ -222,3 +241,43 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: CompletionUsage | None = None
+
+
+class AttentionResponse(BaseModel):
+    chars: list[str] = Field(description="Los T caracteres del prompt.")
+    layers: list[list[list[list[float]]]] = Field(
+        description="layers[l][h][i][j]: peso que la consulta i da a la clave j en la cabeza h "
+        "de la capa l. Cada fila suma 1; por encima de la diagonal (el futuro) todo es 0."
+    )
+    model: ModelSummary
+
+
+class ModelEntry(BaseModel):
+    id: str = Field(description="Nombre del fichero sin .pt: el valor de 'model'.")
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "llm-desde-cero"
+    type: str
+    step: int
+    val_loss: float | None
+    loaded: bool = Field(description="Si este worker lo tiene ya en memoria.")
+    default: bool = Field(description="Si es el que se usa cuando no se pide ninguno.")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelEntry]
+
+
+class MetricsPoint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    step: int
+
+
+class ModelMetrics(BaseModel):
+    id: str
+    points: list[MetricsPoint] = Field(
+        description="Las líneas del JSONL de métricas de su ejecución (step, train_loss, "
+        "val_loss...), tal como las escribe el entrenador; vacío si no hay fichero."
+    )

@@ -8,6 +8,7 @@ from flask import current_app
 
 from server.errors import APIError
 from server.generation_service import GenerationService
+from server.model_catalog import ModelCatalog
 from server.model_store import LoadedModel, ModelStore
 from server.settings import Settings
 
@@ -19,16 +20,18 @@ class ServerState:
     settings: Settings
     store: ModelStore
     service: GenerationService
+    catalog: ModelCatalog
 
 
 def state() -> ServerState:
     return current_app.extensions[EXTENSION_KEY]
 
 
-def require_model() -> LoadedModel:
-    """El modelo actual, o un 503 en español si todavía no hay ninguno."""
+def require_model(name: str | None = None) -> LoadedModel:
+    """El modelo pedido por nombre (404 si no está en GET /v1/models) o, sin nombre, el actual;
+    un 503 en español si todavía no hay ninguno."""
     st = state()
-    loaded = st.store.current()
+    loaded = st.catalog.resolve(name)
     if loaded is None:
         raise APIError(
             503,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from srv_helpers import ServerProcess, train_tiny
+from srv_helpers import DATA, ROOT, ServerProcess, python_env, train_tiny
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +55,24 @@ def copy_checkpoint(checkpoint: Path) -> Callable[..., Path]:
         return Path(shutil.copy2(checkpoint, dest / name))
 
     return _copy
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Path:
+    """gpt-a (el GPT de 40 pasos de la sesión), tres copias suyas, un bigrama y gpt-b (10
+    pasos, el último en llegar: el de por defecto)."""
+    d = tmp_path_factory.mktemp("modelos")
+    shutil.copy(checkpoint, d / "gpt-a.pt")
+    shutil.copy(checkpoint.with_name("tiny.metrics.jsonl"), d / "tiny.metrics.jsonl")
+    for i in (1, 2, 3):
+        shutil.copy(checkpoint, d / f"copia-{i}.pt")
+    cmd = [
+        sys.executable, "-m", "trainer", "--model", "bigram", "--data", str(DATA),
+        "--max-steps", "30", "--eval-interval", "30", "--eval-iters", "1",
+        "--checkpoint-dir", str(d), "--run-name", "bigrama", "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=python_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    time.sleep(0.05)  # ctime distinto: gpt-b llega el último
+    train_tiny(d, "gpt-b", max_steps=10)
+    return d

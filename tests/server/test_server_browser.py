@@ -23,19 +23,30 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def page(server: ServerProcess) -> Iterator[object]:
+def browser() -> Iterator[object]:
+    """Un solo Chromium para todo el módulo (la API síncrona de Playwright admite uno a la vez)."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "falta Chromium: ejecuta bash tests/install_system_deps.sh"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server.url("/"))
-        yield page
+        yield browser
         browser.close()
-        assert errors == [], f"errores de JavaScript en la página: {errors}"
+
+
+def open_page(browser, url: str, height: int) -> Iterator[object]:  # noqa: ANN001
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    yield page
+    page.close()
+    assert errors == [], f"errores de JavaScript en la página: {errors}"
+
+
+@pytest.fixture(scope="module")
+def page(browser, server: ServerProcess) -> Iterator[object]:  # noqa: ANN001
+    yield from open_page(browser, server.url("/"), 900)
 
 
 def test_playground_streams_generated_text(page, server: ServerProcess) -> None:  # noqa: ANN001
@@ -82,3 +93,87 @@ def test_probability_view_shows_candidates(page) -> None:  # noqa: ANN001
     shot = os.environ.get("PLAYGROUND_SCREENSHOT")
     if shot:
         page.screenshot(path=shot, full_page=True)
+
+
+@pytest.fixture(scope="module")
+def lab_server(
+    models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Varios modelos (tests/server/conftest.py: models_dir), un worker."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("srv-lab"), CHECKPOINT_DIR=str(models_dir),
+        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
+    )  # fmt: skip
+    with srv.start():
+        srv.wait_for_log(r"modelo cargado")
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def lab_page(browser, lab_server: ServerProcess) -> Iterator[object]:  # noqa: ANN001
+    yield from open_page(browser, lab_server.url("/"), 1400)
+
+
+def test_compare_mode_streams_two_models_side_by_side(lab_page, lab_server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page = lab_page
+    expect(page.locator("#model-a option")).to_have_count(6)
+    page.select_option("#model-a", "bigrama")
+    page.select_option("#model-b", "gpt-a")
+    page.fill("#prompt", "Hola")
+    page.fill("#seed", "5")
+    page.locator("#max-tokens").fill("50")
+    page.click("#compare")
+    for side in ("a", "b"):
+        expect(page.locator(f"#compare-{side}-status")).to_have_attribute(
+            "data-state", "done", timeout=30_000
+        )
+    body = {"prompt": "Hola", "max_new_tokens": 50, "temperature": 0.8, "top_k": 0,
+            "top_p": 1.0, "seed": 5}  # fmt: skip
+    texts = {}
+    for side, model in (("a", "bigrama"), ("b", "gpt-a")):
+        texts[model] = "".join(page.locator(f"#compare-{side} .gen").all_text_contents())
+        assert texts[model] == lab_server.post("/generate", {**body, "model": model}).json()["text"]
+    assert texts["bigrama"] != texts["gpt-a"]
+
+
+def test_attention_map_follows_the_hovered_character(lab_page, lab_server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page = lab_page
+    page.select_option("#attn-model", "gpt-a")
+    page.fill("#attn-prompt", "la casa")
+    page.click("#attn-go")
+    chars = page.locator("#attn-chars .attn-char")
+    expect(chars).to_have_count(7)
+    api = lab_server.post("/attention", {"prompt": "la casa", "model": "gpt-a"}).json()
+    chars.nth(4).hover()
+    expect(chars.nth(4)).to_have_class("attn-char query")
+    rows = page.locator("#attn-heads .attn-row")
+    expect(rows).to_have_count(2)  # 1 capa × 2 cabezas
+    for h in range(2):
+        cells = rows.nth(h).locator(".attn-cell")
+        shown = [float(w) for w in cells.evaluate_all("els => els.map(e => e.dataset.weight)")]
+        assert shown[5:] == [0.0, 0.0]  # el futuro, tapado
+        assert shown[:5] == pytest.approx(api["layers"][0][h][4][:5], abs=1e-4)
+        assert sum(shown) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_loss_curve_updates_while_the_trainer_writes(lab_page, models_dir: Path) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page = lab_page
+    page.select_option("#curve-model", "gpt-b")
+    curve = page.locator("#loss-curve")
+    expect(curve.locator("path[data-series='val_loss']")).to_have_count(1, timeout=10_000)
+    before = int(curve.get_attribute("data-points") or "0")
+    assert before > 0
+    with (models_dir / "gpt-b.metrics.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"step": 30, "train_loss": 2.0, "val_loss": 2.1}\n')
+    expect(curve).to_have_attribute("data-points", str(before + 2), timeout=10_000)
+    expect(page.locator("#curve-status")).to_contain_text("último paso 30")
+    out = Path(os.environ.get("PLAYGROUND_LAB_SCREENSHOT", "build/playground-lab.png"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000

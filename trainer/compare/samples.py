@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.checkpoint import load_model
-from shared.generation import generate
+from shared.engine import generate
 from shared.sampling import SamplingParams
 
 

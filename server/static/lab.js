@@ -1,0 +1,260 @@
+// Laboratorio del playground: comparar dos modelos, ver la curva de pérdida en vivo y el mapa
+// de atención. Usa requestBody() y parseEvents() de playground.js (se carga antes).
+"use strict";
+
+const lab = { models: [], curveTimer: null, attn: null };
+const CURVE_REFRESH_MS = 2000;
+
+function authHeaders(json) {
+  const headers = json ? { "Content-Type": "application/json" } : {};
+  const key = $("api-key").value.trim();  // mismo campo que usa «Generar»
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
+function fillSelect(select, models, preferred) {
+  const keep = select.value;
+  select.replaceChildren();
+  for (const m of models) {
+    const opt = document.createElement("option");
+    opt.value = m.id;
+    const loss = m.val_loss == null ? "—" : m.val_loss.toFixed(3);
+    opt.textContent = `${m.id} · ${m.type} · paso ${m.step} · val ${loss}`;
+    select.append(opt);
+  }
+  const ids = models.map((m) => m.id);
+  if (ids.includes(keep)) select.value = keep;
+  else if (preferred && ids.includes(preferred)) select.value = preferred;
+}
+
+async function loadModels() {
+  const resp = await fetch("/v1/models", { headers: authHeaders(false) });
+  if (!resp.ok) return;
+  const models = (await resp.json()).data.map(({ loaded, ...m }) => m);
+  if (JSON.stringify(models) === JSON.stringify(lab.models)) return;  // sin cambios
+  lab.models = models;
+  const def = lab.models.find((m) => m.default);
+  const defId = def ? def.id : undefined;
+  const other = lab.models.find((m) => !m.default);
+  fillSelect($("model-a"), lab.models, other ? other.id : defId);
+  fillSelect($("model-b"), lab.models, defId);
+  fillSelect($("curve-model"), lab.models, defId);
+  const gpts = lab.models.filter((m) => m.type === "gpt");
+  fillSelect($("attn-model"), gpts, def && def.type === "gpt" ? defId : undefined);
+}
+
+// --- comparar ------------------------------------------------------------------------------
+
+async function streamInto(model, body, out, status) {
+  out.replaceChildren();
+  const promptSpan = document.createElement("span");
+  promptSpan.className = "prompt";
+  promptSpan.textContent = body.prompt;
+  out.append(promptSpan);
+  const resp = await fetch("/generate", {
+    method: "POST", headers: authHeaders(true), body: JSON.stringify({ ...body, model }),
+  });
+  if (!resp.ok) {
+    const err = await resp.json().catch(() => null);
+    status.textContent = `Error ${resp.status}: ${err && err.error ? err.error.message : ""}`;
+    status.dataset.state = "error";
+    return;
+  }
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  const buffer = { text: "" };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer.text += decoder.decode(value, { stream: true });
+    for (const evt of parseEvents(buffer)) {
+      if (evt.name === "done") {
+        const d = evt.data;
+        status.textContent = `${d.usage.generated_chars} caracteres · semilla ${d.seed}`;
+        status.dataset.state = "done";
+      } else if (evt.name === "error") {
+        status.textContent = `Error: ${evt.data.error.message}`;
+        status.dataset.state = "error";
+      } else {
+        const span = document.createElement("span");
+        span.className = "gen";
+        span.textContent = evt.data.text;
+        out.append(span);
+      }
+    }
+  }
+}
+
+async function compare() {
+  const body = requestBody();
+  delete body.top_probs;
+  if (body.seed === undefined) {  // «aleatoria»: una sola semilla para los dos lados
+    body.seed = Math.floor(Math.random() * 2 ** 31);
+    $("seed").value = String(body.seed);
+  }
+  $("compare").disabled = true;
+  const sides = ["a", "b"].map((s) => {
+    const model = $(`model-${s}`).value;
+    $(`compare-${s}-title`).textContent = model;
+    const status = $(`compare-${s}-status`);
+    status.textContent = "Generando…";
+    status.dataset.state = "running";
+    return streamInto(model, body, $(`compare-${s}`), status).catch((err) => {
+      status.textContent = `Error de red: ${err.message}`;
+      status.dataset.state = "error";
+    });
+  });
+  await Promise.all(sides);  // los dos a la vez: se ve cuál escribe mejor mientras escriben
+  $("compare").disabled = false;
+}
+
+// --- curva de pérdida ----------------------------------------------------------------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgEl(name, attrs, text) {
+  const el = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function drawCurve(points) {
+  const svg = $("loss-curve");
+  svg.replaceChildren();
+  const W = 600, H = 260, L = 52, R = 12, T = 12, B = 36;
+  const series = [
+    { key: "train_loss", label: "entrenamiento", color: "#2f6fdb", dash: "5 3" },
+    { key: "val_loss", label: "validación", color: "#e5822b", dash: "" },
+  ].map((s) => ({ ...s, pts: points.filter((p) => typeof p[s.key] === "number")
+    .map((p) => [p.step, p[s.key]]) }));
+  const all = series.flatMap((s) => s.pts);
+  svg.dataset.points = String(all.length);
+  if (!all.length) {
+    svg.append(svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle" },
+      "todavía no hay evaluaciones"));
+    return;
+  }
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
+  const y0 = Math.min(...ys), y1 = Math.max(...ys, y0 + 0.01);
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }));
+  svg.append(svgEl("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }));
+  for (const v of [y0, (y0 + y1) / 2, y1]) {
+    svg.append(svgEl("text", { x: L - 4, y: sy(v) + 4, "text-anchor": "end", class: "tick" },
+      v.toFixed(2)));
+  }
+  for (const v of [x0, x1]) {
+    svg.append(svgEl("text", { x: sx(v), y: H - B + 14, "text-anchor": "middle", class: "tick" },
+      String(v)));
+  }
+  svg.append(svgEl("text", { x: (L + W) / 2, y: H - 4, "text-anchor": "middle" }, "paso"));
+  svg.append(svgEl("text", { x: 12, y: H / 2, transform: `rotate(-90 12 ${H / 2})`,
+    "text-anchor": "middle" }, "pérdida"));
+  series.forEach((s, i) => {
+    if (!s.pts.length) return;
+    const d = s.pts.map(([x, y], j) => `${j ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
+    svg.append(svgEl("path", { d: d.join(" "), fill: "none", stroke: s.color,
+      "stroke-width": 2, "stroke-dasharray": s.dash, "data-series": s.key }));
+    svg.append(svgEl("text", { x: W - R - 4, y: T + 14 + 16 * i, "text-anchor": "end",
+      fill: s.color }, s.label));
+  });
+}
+
+async function refreshCurve() {
+  const id = $("curve-model").value;
+  if (!id) return;
+  try {
+    const resp = await fetch(`/v1/models/${encodeURIComponent(id)}/metrics`,
+      { headers: authHeaders(false) });
+    if (!resp.ok) return;
+    const body = await resp.json();
+    drawCurve(body.points);
+    const last = body.points[body.points.length - 1];
+    $("curve-status").textContent = last
+      ? `${body.points.length} puntos · último paso ${last.step} · se actualiza cada 2 s`
+      : "sin métricas para este modelo";
+  } catch (err) { /* el servidor puede estar recargando: se reintenta en la próxima vuelta */ }
+}
+
+async function curveTick() {
+  await loadModels().catch(() => {});
+  await refreshCurve();
+}
+
+// --- mapa de atención ----------------------------------------------------------------------
+
+function showAttention(i) {
+  const data = lab.attn;
+  if (!data) return;
+  document.querySelectorAll("#attn-chars .attn-char").forEach((el, j) => {
+    el.classList.toggle("query", j === i);
+  });
+  const heads = $("attn-heads");
+  heads.replaceChildren();
+  data.layers.forEach((layer, l) => {
+    layer.forEach((head, h) => {
+      const row = document.createElement("div");
+      row.className = "attn-row";
+      const label = document.createElement("span");
+      label.className = "attn-label";
+      label.textContent = `capa ${l + 1} · cabeza ${h + 1}`;
+      row.append(label);
+      data.chars.forEach((ch, j) => {
+        const cell = document.createElement("span");
+        cell.className = "attn-cell" + (j > i ? " future" : "");
+        cell.textContent = visible(ch);
+        const w = j > i ? 0 : head[i][j];
+        cell.dataset.weight = w.toFixed(4);
+        cell.title = `${(w * 100).toFixed(1)} %`;
+        if (j <= i) cell.style.background = `rgba(47, 111, 219, ${w.toFixed(3)})`;
+        if (w > 0.5) cell.classList.add("strong");
+        row.append(cell);
+      });
+      heads.append(row);
+    });
+  });
+  $("attn-hint").textContent =
+    `Qué mira cada cabeza desde «${visible(data.chars[i])}» (posición ${i + 1}): cuanto más azul, más peso.`;
+}
+
+async function loadAttention() {
+  const status = $("attn-status");
+  const body = { prompt: $("attn-prompt").value };
+  if ($("attn-model").value) body.model = $("attn-model").value;
+  const resp = await fetch("/attention", {
+    method: "POST", headers: authHeaders(true), body: JSON.stringify(body),
+  });
+  const data = await resp.json().catch(() => null);
+  if (!resp.ok) {
+    status.textContent = `Error ${resp.status}: ${data && data.error ? data.error.message : ""}`;
+    status.dataset.state = "error";
+    return;
+  }
+  status.textContent = `${data.model.name} · ${data.layers.length} capas × ${data.layers[0].length} cabezas`;
+  status.dataset.state = "done";
+  lab.attn = data;
+  const chars = $("attn-chars");
+  chars.replaceChildren();
+  data.chars.forEach((ch, i) => {
+    const el = document.createElement("span");
+    el.className = "attn-char";
+    el.textContent = visible(ch);
+    el.tabIndex = 0;
+    el.addEventListener("mouseenter", () => showAttention(i));
+    el.addEventListener("click", () => showAttention(i));  // tocar en una pantalla táctil
+    el.addEventListener("focus", () => showAttention(i));
+    chars.append(el);
+  });
+  showAttention(data.chars.length - 1);
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  $("compare").addEventListener("click", compare);
+  $("attn-go").addEventListener("click", loadAttention);
+  $("curve-model").addEventListener("change", refreshCurve);
+  curveTick();
+  lab.curveTimer = setInterval(curveTick, CURVE_REFRESH_MS);
+});

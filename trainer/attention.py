@@ -1,0 +1,111 @@
+"""``python -m trainer.attention``: el mapa de atención de un checkpoint GPT, como figura PNG.
+
+Una rejilla de capas × cabezas. En cada cuadro, la fila i es el carácter que pregunta (la
+consulta) y la columna j el carácter al que mira (la clave); el color es el peso del softmax.
+El futuro (por encima de la diagonal) está tapado: la máscara causal lo deja a 0.
+Los pesos salen de ``shared/attention_map.py``, que usa la atención explícita del modelo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shared.attention_map import AttentionMap, attention_map
+from shared.checkpoint import load_model
+from shared.device import resolve_device
+from shared.errors import LLMError
+from trainer.errors import run_cli, warn_skipped_checkpoint
+from trainer.plot import new_figure, save_figure
+
+CELL_INCHES = 2.6  # lado de cada cuadro de la rejilla
+MAX_TICK_CHARS = 48  # con más caracteres, las etiquetas de los ejes ya no se leen
+
+
+class AttentionFigureError(LLMError):
+    """No se puede escribir la figura."""
+
+
+def char_label(c: str) -> str:
+    # Los espacios y saltos de línea no se verían en un eje: se muestran con un símbolo.
+    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(c, c)
+
+
+def draw_attention(amap: AttentionMap, out: Path, title: str) -> Path:
+    import numpy as np
+
+    n_layer, n_head = amap.n_layer, amap.n_head
+    size = (CELL_INCHES * n_head + 1.2, CELL_INCHES * n_layer + 0.8)
+    fig = new_figure(size)
+    axes = fig.subplots(n_layer, n_head, squeeze=False)
+    labels = [char_label(c) for c in amap.chars]
+    t = len(labels)
+    future = np.triu(np.ones((t, t), dtype=bool), k=1)
+    image = None
+    for layer in range(n_layer):
+        for head in range(n_head):
+            ax = axes[layer][head]
+            weights = np.ma.masked_array(np.array(amap.layers[layer][head]), mask=future)
+            image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0)
+            ax.set_facecolor("0.85")  # el futuro tapado se ve gris
+            ax.set_title(f"capa {layer + 1}, cabeza {head + 1}", fontsize="small")
+            if t <= MAX_TICK_CHARS:
+                ax.set_xticks(range(t), labels, fontsize=6)
+                ax.set_yticks(range(t), labels, fontsize=6)
+            if layer == n_layer - 1:
+                ax.set_xlabel("clave (carácter al que mira)", fontsize="small")
+            if head == 0:
+                ax.set_ylabel("consulta (carácter que pregunta)", fontsize="small")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="peso de atención")
+    fig.suptitle(title)
+    return save_figure(fig, out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m trainer.attention",
+        description="Dibuja los pesos de atención de un checkpoint GPT para un texto: una "
+        "rejilla capas × cabezas; filas = carácter que pregunta, columnas = carácter al que "
+        "mira, el futuro tapado.",
+        epilog='Ejemplo: python -m trainer.attention --ckpt checkpoints/gpt.pt --prompt "la casa" '
+        "--out atencion.png",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--ckpt", required=True, help="checkpoint GPT (.pt), o un directorio (su último checkpoint)"
+    )
+    p.add_argument("--prompt", required=True, help="el texto cuya atención se dibuja")
+    p.add_argument("--out", default="atencion.png", help="fichero PNG de salida")
+    p.add_argument("--title", default=None, help="título de la figura")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N o mps")
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    device = resolve_device(args.device)
+    model, tokenizer, ckpt = load_model(args.ckpt, device, on_skip=warn_skipped_checkpoint)
+    amap = attention_map(model, tokenizer, args.prompt)
+    name = ckpt.run_name or Path(args.ckpt).stem
+    title = args.title or f"Atención de '{name}' (paso {ckpt.step})"
+    try:
+        out = draw_attention(amap, Path(args.out), title)
+    except OSError as exc:
+        raise AttentionFigureError(
+            f"no se puede escribir '{args.out}': {exc.strerror or exc}."
+        ) from exc
+    print(
+        f"Mapa de atención ({amap.n_layer} capas × {amap.n_head} cabezas, "
+        f"{len(amap.chars)} caracteres): {out}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(lambda: _main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
