@@ -213,7 +213,8 @@ class ModelStore:
         verb = "recargado" if previous else "cargado"
         log.info(
             "modelo %s: '%s' (%s, paso %d, val_loss %s, %d parámetros)",
-            verb, path.name, ckpt.model_type, ckpt.step, ckpt.val_loss, loaded.parameters,
+            verb, path.name, ckpt.model_type, ckpt.step,
+            "—" if ckpt.val_loss is None else f"{ckpt.val_loss:.4f}", loaded.parameters,
         )  # fmt: skip
         return True
 

@@ -47,17 +47,19 @@ def test_trainer_entrypoint_with_every_variable_empty(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    ckpts = list((tmp_path / "checkpoints").glob("gpt-*.pt"))
+    # Un modelo por carpeta: sin CHECKPOINT_DIR, el GPT va a checkpoints/gpt.
+    ckpts = list((tmp_path / "checkpoints" / "gpt").glob("gpt-*.pt"))
     assert len(ckpts) == 1, proc.stdout
 
 
 def test_make_train_with_empty_settings_uses_the_defaults(tmp_path: Path) -> None:
     # Vacías en el entorno y también en un .env (el Makefile lo incluye desde su directorio).
     (tmp_path / ".env").write_text("".join(f"{n}=\n" for n in MAKE_SETTINGS))
-    # El objetivo .venv/.installed de make, ya hecho en ese directorio: -n no instala nada.
+    # Las marcas de instalación de make, ya hechas en ese directorio: -n no instala nada.
     (tmp_path / "pyproject.toml").touch()
-    (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / ".installed").touch()
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").touch()
+    (tmp_path / ".venv" / ".installed-runtime").touch()
     env = {**os.environ, **dict.fromkeys(MAKE_SETTINGS, "")}
     for where in (["-C", str(tmp_path)], []):
         proc = subprocess.run(
@@ -68,5 +70,5 @@ def test_make_train_with_empty_settings_uses_the_defaults(tmp_path: Path) -> Non
         out = " ".join(proc.stdout.replace("\\\n", " ").split())
         assert "--n-embd 128 --n-head 4 --n-layer 2" in out, out
         assert '--data "data/tiny_spanish.txt" --max-steps 2000 --device auto' in out, out
-        assert '--checkpoint-dir "checkpoints" --batch-size 32 --block-size 128 --seed 1337' in out
+        assert '--checkpoint-dir "checkpoints/gpt" --batch-size 32 --block-size 128 --seed 1337' in out
         assert '--prompt "Hola" --max-new-tokens 300 --temperature 0.8 --top-k 50' in out, out
