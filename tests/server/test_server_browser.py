@@ -71,7 +71,7 @@ def test_playground_streams_generated_text(page, server: ServerProcess) -> None:
     expect(page.locator("#status")).to_contain_text("semilla 7")
 
 
-def test_probability_view_shows_candidates(page) -> None:  # noqa: ANN001
+def test_probability_view_shows_candidates(page, server) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 
     page.check("#show-probs")
@@ -83,9 +83,15 @@ def test_probability_view_shows_candidates(page) -> None:  # noqa: ANN001
     rows = page.locator("#probs-bars .bar-row")
     expect(rows).to_have_count(8)  # top_probs = 8 candidatos por carácter
     # Con top-k = 5 solo 5 candidatos tienen probabilidad; el elegido va marcado.
-    pcts = [float(t.split()[0]) for t in page.locator("#probs-bars .pct").all_text_contents()]
+    # Los porcentajes se escriben a la española (27,6 %).
+    texts = page.locator("#probs-bars .pct").all_text_contents()
+    pcts = [float(t.split()[0].replace(",", ".")) for t in texts]
     assert sum(p > 0 for p in pcts) == 5 and abs(sum(pcts) - 100) < 0.5
     expect(page.locator("#probs-bars .bar-row.chosen")).to_have_count(1)
+    # La pérdida del modelo, redondeada para personas y con coma decimal (no 2.27152873897882).
+    loss = server.get("/info").json()["model"]["val_loss"]
+    shown = "pérdida val. " + f"{loss:.2f}".replace(".", ",")
+    expect(page.locator("#model")).to_contain_text(shown)
     # Pulsar un carácter anterior muestra su propio reparto.
     page.locator("#output .gen").nth(3).click()
     expect(page.locator("#output .gen.selected")).to_have_count(1)
