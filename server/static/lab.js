@@ -1,5 +1,5 @@
 // Laboratorio del playground: comparar dos modelos, ver la curva de pérdida en vivo y el mapa
-// de atención. Usa requestBody() y parseEvents() de playground.js (se carga antes).
+// de atención. Usa requestBody() y streamEvents() de playground.js (se carga antes).
 "use strict";
 
 const lab = { models: [], curveTimer: null, attn: null };
@@ -60,27 +60,19 @@ async function streamInto(model, body, out, status) {
     status.dataset.state = "error";
     return;
   }
-  const reader = resp.body.getReader();
-  const decoder = new TextDecoder();
-  const buffer = { text: "" };
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer.text += decoder.decode(value, { stream: true });
-    for (const evt of parseEvents(buffer)) {
-      if (evt.name === "done") {
-        const d = evt.data;
-        status.textContent = `${d.usage.generated_chars} caracteres · semilla ${d.seed}`;
-        status.dataset.state = "done";
-      } else if (evt.name === "error") {
-        status.textContent = `Error: ${evt.data.error.message}`;
-        status.dataset.state = "error";
-      } else {
-        const span = document.createElement("span");
-        span.className = "gen";
-        span.textContent = evt.data.text;
-        out.append(span);
-      }
+  for await (const evt of streamEvents(resp)) {
+    if (evt.name === "done") {
+      const d = evt.data;
+      status.textContent = `${d.usage.generated_chars} caracteres · semilla ${d.seed}`;
+      status.dataset.state = "done";
+    } else if (evt.name === "error") {
+      status.textContent = `Error: ${evt.data.error.message}`;
+      status.dataset.state = "error";
+    } else {
+      const span = document.createElement("span");
+      span.className = "gen";
+      span.textContent = evt.data.text;
+      out.append(span);
     }
   }
 }

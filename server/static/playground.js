@@ -140,6 +140,19 @@ function* parseEvents(buffer) {
   }
 }
 
+// Los eventos SSE de una respuesta en streaming, según llegan (los usan el playground y lab.js).
+async function* streamEvents(resp) {
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  const buffer = { text: "" };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer.text += decoder.decode(value, { stream: true });
+    yield* parseEvents(buffer);
+  }
+}
+
 async function generate(ev) {
   ev.preventDefault();
   const body = requestBody();
@@ -171,25 +184,17 @@ async function generate(ev) {
       setStatus(`Error ${resp.status}: ${msg}`, "error");
       return;
     }
-    const reader = resp.body.getReader();
-    const decoder = new TextDecoder();
-    const buffer = { text: "" };
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer.text += decoder.decode(value, { stream: true });
-      for (const evt of parseEvents(buffer)) {
-        if (evt.name === "done") {
-          const d = evt.data;
-          setStatus(`Listo: ${d.usage.generated_chars} caracteres en ${Math.round(d.timings.total_ms)} ms `
-            + `(${Math.round(d.timings.chars_per_second)} car/s) · semilla ${d.seed}`, "done");
-          $("seed").value = String(d.seed);
-        } else if (evt.name === "error") {
-          setStatus(`Error: ${evt.data.error.message}`, "error");
-        } else {
-          appendChar(evt.data, out, text);
-          text += evt.data.text;
-        }
+    for await (const evt of streamEvents(resp)) {
+      if (evt.name === "done") {
+        const d = evt.data;
+        setStatus(`Listo: ${d.usage.generated_chars} caracteres en ${Math.round(d.timings.total_ms)} ms `
+          + `(${Math.round(d.timings.chars_per_second)} car/s) · semilla ${d.seed}`, "done");
+        $("seed").value = String(d.seed);
+      } else if (evt.name === "error") {
+        setStatus(`Error: ${evt.data.error.message}`, "error");
+      } else {
+        appendChar(evt.data, out, text);
+        text += evt.data.text;
       }
     }
   } catch (err) {
