@@ -15,6 +15,7 @@ from shared.config import GPTConfig
 from trainer.data import TextDataset, get_batch
 from trainer.evaluation import evaluate_ids
 from trainer.loop import Trainer
+from trainer.resume import rng_state
 from trainer.settings import TrainSettings
 
 # Los dos tamaños del issue: la orden de la semilla (make train) y un GPT de 6 capas.
@@ -91,8 +92,14 @@ def measure_training(
             step=steps,
             val_loss=val.loss,
             run_name=name,
-            # Como los del entrenador, con el optimizador: así pesa y carga lo mismo.
-            train_state={"optimizer": trainer.optimizer.state_dict()},
+            # Como los del entrenador (el mismo estado completo que valida la carga): así pesa y
+            # carga lo mismo.
+            train_state={
+                "settings": settings.to_dict(),
+                "optimizer": trainer.optimizer.state_dict(),
+                "rng": rng_state(trainer.batch_gen),
+                "world_size": 1,
+            },
         ),
         workdir / f"{name}.pt",
     )
