@@ -70,5 +70,6 @@ def test_make_train_with_empty_settings_uses_the_defaults(tmp_path: Path) -> Non
         out = " ".join(proc.stdout.replace("\\\n", " ").split())
         assert "--n-embd 128 --n-head 4 --n-layer 2" in out, out
         assert '--data "data/tiny_spanish.txt" --max-steps 2000 --device auto' in out, out
-        assert '--checkpoint-dir "checkpoints/gpt" --batch-size 32 --block-size 128 --seed 1337' in out
+        expected = '--checkpoint-dir "checkpoints/gpt" --batch-size 32 --block-size 128 --seed 1337'
+        assert expected in out, out
         assert '--prompt "Hola" --max-new-tokens 300 --temperature 0.8 --top-k 50' in out, out
