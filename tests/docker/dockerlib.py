@@ -124,6 +124,14 @@ class Project:
         base = ["docker", "compose", "--env-file", str(ROOT / ".env.example"), "-p", self.name]
         return run([*base, *files, *args], env=self.env, timeout=timeout, check=check)
 
+    def up(self, *services: str) -> float:
+        """``compose build`` y ``up -d`` (de todo o de ``services``); devuelve el instante en que
+        empezó el ``up``, para medir desde ahí lo que tarda el primer texto."""
+        self.compose("build", *services, timeout=1800)
+        started = time.monotonic()
+        self.compose("up", "-d", "--no-build", *services, timeout=300)
+        return started
+
     def down(self) -> None:
         logs = self.compose("logs", "--no-color", "--tail", "60", check=False)
         print(f"--- registros de {self.name} ---\n{logs.stdout}{logs.stderr}")

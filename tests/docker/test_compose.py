@@ -40,8 +40,7 @@ def stack() -> Iterator[Project]:
     # un usuario los prueba test_user_path.py.
     project = Project(settings={**TINY_TRAINING, "RELOAD_INTERVAL": "1", "WEB_CONCURRENCY": "1"})
     try:
-        project.compose("build", timeout=1800)
-        project.compose("up", "-d", "--no-build", timeout=300)
+        project.up()
         yield project
     finally:
         project.down()

@@ -25,8 +25,7 @@ def stack() -> Iterator[Project]:
     settings = {**TINY_TRAINING, "WEB_CONCURRENCY": "2", "CLIENT_TIMEOUT": str(CLIENT_TIMEOUT)}
     project = Project(settings=settings)
     try:
-        project.compose("build", timeout=1800)
-        project.compose("up", "-d", "--no-build", timeout=300)
+        project.up()
         generate_until_ok(project.url, seconds=300)
         yield project
     finally:

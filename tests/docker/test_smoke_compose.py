@@ -31,8 +31,7 @@ def crash_looping() -> Iterator[Project]:
     # con `restart: unless-stopped`, el contenedor se reinicia en bucle.
     project = Project(settings={"WEB_CONCURRENCY": "dos"})
     try:
-        project.compose("build", "server", timeout=1800)
-        project.compose("up", "-d", "--no-build", "server", timeout=300)
+        project.up("server")
         yield project
     finally:
         project.down()
@@ -53,8 +52,7 @@ def failed_trainer() -> Iterator[Project]:
     # Un texto de entrenamiento que no existe: el entrenador termina con error al empezar.
     project = Project(settings={"DATA": "data/no-existe.txt"})
     try:
-        project.compose("build", timeout=1800)
-        project.compose("up", "-d", "--no-build", timeout=300)
+        project.up()
         yield project
     finally:
         project.down()

@@ -27,9 +27,7 @@ SHORT_TRAINING = {"MAX_STEPS": "40", "TRAIN_ARGS": "--eval-interval 20 --eval-it
 def user_stack() -> Iterator[tuple[Project, float]]:
     project = Project(settings=SHORT_TRAINING)
     try:
-        project.compose("build", timeout=1800)
-        started = time.monotonic()
-        project.compose("up", "-d", "--no-build", timeout=300)
+        started = project.up()
         yield project, started
     finally:
         project.down()
