@@ -50,7 +50,7 @@ TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 
 .PHONY: help install install-dev train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench test-pythons compare figures
+.PHONY: serve test-browser bench test-pythons compare figures docs-server-table
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -172,6 +172,11 @@ test-browser: $(DEV_STAMP) ## Prueba el playground en Chromium sin ventana (lo i
 bench: $(RUNTIME_STAMP) ## Mide entrenamiento, generación, servidor, carga y CPU ocupada (BENCH_ARGS="--quick")
 	$(PY) -m bench $(BENCH_ARGS)
 
+# Las variables del servidor se declaran una vez, en server/settings.py; de ahí salen la tabla
+# de docs/servidor.md y la sección del servidor de .env.example (una prueba comprueba que están
+# al día).
+docs-server-table: $(RUNTIME_STAMP) ## Regenera la tabla de variables del servidor (docs/servidor.md, .env.example)
+	$(PY) -m server.settings_doc
 
 lint: $(DEV_STAMP) ## Comprueba estilo y formato con ruff
 	$(PY) -m ruff check .

@@ -39,10 +39,10 @@ def announce() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if "-h" in args or "--help" in args:
-        from server import settings
+        from server.settings_doc import help_text
 
         print(USAGE)
-        print(settings.__doc__)
+        print(help_text())
         return
     announce()
     from server.launcher import run

@@ -77,7 +77,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         on_failed=metrics.model_failed,
     )
     service = GenerationService(settings.max_concurrent_generations, settings.batching)
-    app.extensions[EXTENSION_KEY] = ServerState(settings, store, service, ModelCatalog(store))
+    app.extensions[EXTENSION_KEY] = ServerState(
+        settings, store, service, ModelCatalog(store, settings.max_extra_models)
+    )
 
     register_error_handlers(app, settings.max_body_bytes)
     metrics.install(app)

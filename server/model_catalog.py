@@ -6,8 +6,9 @@ cliente solo se compara con esta lista: nunca se usa como ruta, así que ``../al
 
 Sin ``"model"`` se usa el que sirve ``ModelStore`` (el último utilizable, como siempre). Los
 demás se cargan bajo demanda y se guardan en una caché LRU de ``MAX_EXTRA_MODELS`` entradas por
-worker: al cargar uno más, sale el que lleva más tiempo sin usarse. Los metadatos de la lista
-(tipo, paso, pérdida) se leen una vez por fichero y se recuerdan mientras el fichero no cambie.
+worker (un ajuste de server/settings.py): al cargar uno más, sale el que lleva más tiempo sin
+usarse. Los metadatos de la lista (tipo, paso, pérdida) se leen una vez por fichero y se
+recuerdan mientras el fichero no cambie.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from shared.errors import LLMError
 
 log = logging.getLogger("server")
 
-MAX_EXTRA_MODELS = 2  # modelos cargados por worker además del que se sirve por defecto
 METRICS_SUFFIX = ".metrics.jsonl"  # lo escribe el entrenador junto a <run>.pt
 
 
@@ -53,7 +53,8 @@ class CatalogEntry:
 
 
 class ModelCatalog:
-    def __init__(self, store: ModelStore, capacity: int = MAX_EXTRA_MODELS) -> None:
+    def __init__(self, store: ModelStore, capacity: int) -> None:
+        """``capacity``: modelos en memoria además del que se sirve por defecto."""
         self.store = store
         self.capacity = capacity
         self._meta: dict[FileKey, CatalogEntry | None] = {}  # None: el fichero no valida

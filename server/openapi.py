@@ -13,7 +13,6 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from server.schemas import (
-    MAX_ATTENTION_CHARS,
     AttentionRequest,
     AttentionResponse,
     CompletionRequest,
@@ -190,7 +189,7 @@ def _attention_op(settings: Settings) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": "Mapa de atención",
         "description": "Pesos de atención de cada capa y cabeza para el prompt (como mucho "
-        f"{MAX_ATTENTION_CHARS} caracteres y el block_size del modelo), calculados con la "
+        f"{settings.max_attention_chars} caracteres y el block_size del modelo), calculados con la "
         "atención explícita de la lección. Un modelo bigrama no tiene atención: 422.",
         "requestBody": {
             "required": True,
@@ -213,7 +212,8 @@ def build_openapi(
     block_size: int | None = None,
 ) -> dict[str, Any]:
     # El mapa de atención admite hasta MAX_ATTENTION_CHARS y nunca más que el block_size.
-    attention_chars = min(MAX_ATTENTION_CHARS, block_size or MAX_ATTENTION_CHARS)
+    cap = settings.max_attention_chars
+    attention_chars = min(cap, block_size or cap)
     text = {
         "description": "Texto plano.",
         "content": {"text/plain": {"schema": {"type": "string"}}},

@@ -21,17 +21,14 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
+from server.settings import VARIABLES
+
 ROOT = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
-# Todas las variables que lee el servidor (server/settings.py y gunicorn.conf.py). Una prueba
-# comprueba que Settings.from_env no lee ninguna que falte aquí.
-SERVER_VARS = (
-    "HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY GUNICORN_THREADS GUNICORN_TIMEOUT TORCH_THREADS "
-    "API_KEY MAX_NEW_TOKENS MAX_PROMPT_CHARS MAX_BODY_BYTES MAX_CONCURRENT_GENERATIONS "
-    "RELOAD_INTERVAL LOG_LEVEL DEVICE BATCHING PROMETHEUS_MULTIPROC_DIR MODEL CLIENT_TIMEOUT "
-    "MEMORY_LIMIT"
-).split()
+# Todas las variables que lee el servidor: las de server/settings.py y la que mira
+# gunicorn.conf.py. Una prueba comprueba que Settings.from_env no lee ninguna que falte aquí.
+SERVER_VARS = (*(var.name for var in VARIABLES), "PROMETHEUS_MULTIPROC_DIR")
 
 
 class ServerStartError(RuntimeError):

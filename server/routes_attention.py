@@ -1,8 +1,9 @@
 """POST /attention: los pesos de atención de cada capa y cabeza para un prompt.
 
 Los calcula ``shared/attention_map.py`` con la atención explícita del propio modelo (la de la
-lección). El prompt se limita a ``MAX_ATTENTION_CHARS`` caracteres (y al block_size del
-modelo): la respuesta crece con capas × cabezas × T², y más allá ya no se puede leer.
+lección). El prompt se limita a MAX_ATTENTION_CHARS caracteres (un ajuste de
+server/settings.py) y al block_size del modelo: la respuesta crece con capas × cabezas × T², y
+más allá ya no se puede leer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask import Blueprint, Response, jsonify
 from server.auth import require_api_key
 from server.errors import APIError
 from server.routes_generate import check_prompt, model_summary
-from server.schemas import MAX_ATTENTION_CHARS, AttentionRequest, AttentionResponse
+from server.schemas import AttentionRequest, AttentionResponse
 from server.state import require_model, state
 from server.validation import read_json_object, validate
 from shared.attention_map import attention_map
@@ -40,12 +41,14 @@ def attention() -> Response:
         raise APIError(
             422, "el prompt está vacío: hace falta al menos un carácter.", param="prompt"
         )
-    limit = min(MAX_ATTENTION_CHARS, loaded.block_size)
+    cap = st.settings.max_attention_chars
+    limit = min(cap, loaded.block_size)
     if len(req.prompt) > limit:
         raise APIError(
             422,
             f"el prompt tiene {len(req.prompt)} caracteres y el mapa de atención admite como "
-            f"máximo {limit} (el menor entre {MAX_ATTENTION_CHARS} y el block_size del modelo).",
+            f"máximo {limit} (el menor entre MAX_ATTENTION_CHARS={cap} y el block_size del "
+            "modelo).",
             param="prompt",
         )
     check_prompt(req.prompt, loaded)

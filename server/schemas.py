@@ -17,8 +17,6 @@ MAX_TEMPERATURE = 10.0
 MAX_TOP_K = 1_000_000
 MAX_TOP_PROBS = 10
 MAX_CHOICES = 4
-# El mapa de atención crece con capas × cabezas × T²: más caracteres ya no se leen.
-MAX_ATTENTION_CHARS = 64
 DEFAULT_NEW_TOKENS = 200  # si la petición no dice cuántos (y el tope lo permite)
 
 

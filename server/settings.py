@@ -1,64 +1,24 @@
 """Ajustes del servidor, leídos de variables de entorno (y de un fichero ``.env`` si existe).
 
+Cada variable está declarada UNA vez, en ``VARIABLES``: nombre, campo de ``Settings``, valor por
+defecto, cómo se lee y se valida, y su ayuda en español. De esa lista salen ``Settings.from_env``,
+``python -m server --help``, la tabla de docs/servidor.md y la sección del servidor de
+``.env.example`` (``make docs-server-table``; server/settings_doc.py), y las pruebas comprueban
+contra ella la lista ``environment:`` del servidor en compose.yaml.
+
 Una variable ya definida en el entorno gana siempre a la del ``.env``. Una variable vacía
 (``WEB_CONCURRENCY=``, como las pasa compose cuando ``.env`` no las define) vale lo mismo que
 no definirla: rige el valor por defecto.
-
-=========================== ============== =====================================================
-Variable                    Por defecto    Qué hace
-=========================== ============== =====================================================
-HOST                        127.0.0.1      Dirección en la que escucha (0.0.0.0 en la imagen
-                                           Docker, para aceptar conexiones de fuera).
-PORT                        8000           Puerto TCP (0 = cualquier puerto libre).
-CHECKPOINT_DIR              checkpoints/   Directorio del que se sirve el último checkpoint
-                            MODEL          (``*.pt``). Solo se lee: puede montarse de solo
-                                           lectura. Un modelo por carpeta, como ``make train``.
-MODEL                       gpt            gpt o bigram: con CHECKPOINT_DIR vacío, sirve
-                                           checkpoints/gpt o checkpoints/bigram.
-WEB_CONCURRENCY             núcleos /      Procesos worker de gunicorn; cada uno carga su copia
-                            TORCH_THREADS  de PyTorch y del modelo (unos 350 MB), así que por
-                            (máx. 4)       defecto no pasa de 4. Núcleos: los que el proceso
-                                           puede usar (afinidad y cuota de CPU del contenedor),
-                                           no los de la máquina.
-GUNICORN_THREADS            4              Hilos por worker (peticiones atendidas a la vez). Debe
-                                           superar a MAX_CONCURRENT_GENERATIONS para que /health
-                                           y los 429 respondan aunque se esté generando.
-GUNICORN_TIMEOUT            120            Segundos que un worker puede estar sin dar señales de
-                                           vida antes de que gunicorn lo reinicie.
-CLIENT_TIMEOUT              10             Segundos que tiene un cliente para enviar su petición
-                                           entera (cabeceras y cuerpo) desde que abre la
-                                           conexión; si no, 408 y se cierra. Entre peticiones de
-                                           una misma conexión se esperan 5 s como mucho.
-TORCH_THREADS               1              Hilos de cálculo de PyTorch por worker. Regla:
-                                           WEB_CONCURRENCY × TORCH_THREADS ≈ núcleos.
-API_KEY                     (vacía)        Si tiene valor, /generate y /v1/completions exigen la
-                                           cabecera ``Authorization: Bearer <clave>``.
-MAX_NEW_TOKENS              500            Máximo de caracteres generados por petición.
-MAX_PROMPT_CHARS            2000           Longitud máxima del prompt, en caracteres.
-MAX_BODY_BYTES              65536          Tamaño máximo del cuerpo de una petición (413 si no).
-MAX_CONCURRENT_GENERATIONS  2              Generaciones simultáneas por worker; la siguiente
-                                           recibe 429 al momento (no se encola).
-RELOAD_INTERVAL             2              Segundos entre comprobaciones de si hay un checkpoint
-                                           más nuevo (0 = no volver a comprobar).
-LOG_LEVEL                   info           debug, info, warning o error.
-DEVICE                      cpu            Dispositivo de PyTorch: cpu, cuda, cuda:N, mps o auto.
-BATCHING                    1              1 = las generaciones simultáneas de un worker avanzan
-                                           juntas (una pasada del modelo por paso para todas;
-                                           cada una da el mismo texto que sola). 0 = cada una
-                                           por su cuenta.
-MEMORY_LIMIT                (la memoria    Tope de memoria para cargar un checkpoint (64G, 512M;
-                            disponible)    0 = sin comprobar): uno que pediría más se descarta
-                                           con un aviso y se sigue sirviendo el anterior.
-=========================== ============== =====================================================
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -83,84 +43,224 @@ def load_env_file() -> None:
         load_dotenv(path, override=False)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} debe ser un número entero (recibido: {raw!r}).") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} debe estar entre {minimum} y {maximum} (recibido: {value}).")
-    return value
+# --- cómo se lee cada tipo de valor (el texto ya viene sin espacios y no vacío) -------------
+
+Parser = Callable[[str, str], Any]  # (nombre de la variable, texto) -> valor
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} debe ser un número (recibido: {raw!r}).") from None
-    if not value >= minimum or value == float("inf"):
-        raise ConfigError(f"{name} debe ser un número finito >= {minimum} (recibido: {raw}).")
-    return value
+def integer(minimum: int, maximum: int) -> Parser:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} debe ser un número entero (recibido: {raw!r}).") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name} debe estar entre {minimum} y {maximum} (recibido: {value}).")
+        return value
+
+    return parse
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def number(minimum: float) -> Parser:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} debe ser un número (recibido: {raw!r}).") from None
+        if not value >= minimum or value == float("inf"):
+            raise ConfigError(f"{name} debe ser un número finito >= {minimum} (recibido: {raw}).")
+        return value
+
+    return parse
+
+
+def flag(name: str, raw: str) -> bool:
     if raw not in ("0", "1"):
         raise ConfigError(f"{name} debe ser 0 o 1 (recibido: {raw!r}).")
     return raw == "1"
 
 
-def _checkpoint_dir(env: Mapping[str, str]) -> Path:
-    """CHECKPOINT_DIR, o la carpeta del modelo (MODEL) donde escriben make train y compose."""
-    raw = env.get("CHECKPOINT_DIR", "").strip()
-    if raw:
-        return Path(raw)
-    model = env.get("MODEL", "").strip() or "gpt"
-    if model not in MODEL_TYPES:
-        raise ConfigError(f"MODEL debe ser uno de: {', '.join(MODEL_TYPES)} (recibido: {model!r}).")
-    return Path("checkpoints") / model
+def choice(options: tuple[str, ...], lower: bool = False) -> Parser:
+    def parse(name: str, raw: str) -> str:
+        value = raw.lower() if lower else raw
+        if value not in options:
+            raise ConfigError(f"{name} debe ser uno de: {', '.join(options)} (recibido: {raw!r}).")
+        return value
+
+    return parse
 
 
-def _host(env: Mapping[str, str]) -> str:
-    raw = env.get("HOST", "").strip() or "127.0.0.1"
+def text(_name: str, raw: str) -> str:
+    return raw
+
+
+def host(name: str, raw: str) -> str:
     if raw == "localhost":
         return raw
     try:
         ipaddress.ip_address(raw.strip("[]"))
     except ValueError:
         raise ConfigError(
-            f"HOST debe ser una dirección IP como 127.0.0.1 o 0.0.0.0 (recibido: {raw!r})."
+            f"{name} debe ser una dirección IP como 127.0.0.1 o 0.0.0.0 (recibido: {raw!r})."
         ) from None
     return raw
 
 
+def path(_name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+@dataclass(frozen=True)
+class Var:
+    """Una variable de entorno del servidor.
+
+    ``field``: el campo de ``Settings`` que rellena (None: la lee otra parte del código).
+    ``default``: el valor si falta o está vacía; una función recibe los valores ya leídos (las
+    variables de las que depende van antes en la lista). ``shown``: cómo se describe un valor
+    por defecto calculado en la ayuda, la tabla y .env.example.
+    ``trainer``: el entrenador también la lee, y .env.example la explica en su sección.
+    """
+
+    name: str
+    field: str | None
+    default: Any
+    parse: Parser
+    help: str
+    shown: str | None = None
+    trainer: bool = False
+
+    @property
+    def literal(self) -> bool:
+        """Si el valor por defecto es un valor que se puede escribir tal cual en ``.env``."""
+        return self.shown is None and not callable(self.default)
+
+    @property
+    def default_text(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if isinstance(self.default, bool):
+            return "1" if self.default else "0"
+        if isinstance(self.default, float) and self.default.is_integer():
+            return str(int(self.default))
+        return str(self.default)
+
+
+VARIABLES: tuple[Var, ...] = (
+    Var("HOST", "host", "127.0.0.1", host,
+        "Dirección de escucha. En Docker, dónde se publica el puerto (dentro, el contenedor "
+        "escucha en `0.0.0.0`): `127.0.0.1`, solo desde esta máquina; `0.0.0.0` lo abre a tu red "
+        "(pon entonces `API_KEY`)."),
+    Var("PORT", "port", 8000, integer(0, 65535),
+        "Puerto TCP (`0` = uno libre cualquiera; el registro dice cuál en «Listening at»)."),
+    Var("MODEL", "model", "gpt", choice(MODEL_TYPES),
+        "`gpt` o `bigram`: con `CHECKPOINT_DIR` vacío, sirve `checkpoints/gpt` o "
+        "`checkpoints/bigram` (donde escriben `make train` y `make train-bigram`).",
+        trainer=True),
+    Var("CHECKPOINT_DIR", "checkpoint_dir", lambda v: Path("checkpoints") / v["model"], path,
+        "De dónde se sirve el último checkpoint (`*.pt`). Solo se lee: puede montarse de solo "
+        "lectura.", shown="checkpoints/$MODEL", trainer=True),
+    Var("TORCH_THREADS", "torch_threads", 1, integer(1, 256),
+        "Hilos de PyTorch por worker: `WEB_CONCURRENCY × TORCH_THREADS ≈ núcleos`."),
+    Var("WEB_CONCURRENCY", "web_concurrency",
+        lambda v: default_workers(usable_cores(), v["torch_threads"]), integer(1, 64),
+        "Procesos worker de gunicorn; cada uno con su copia de PyTorch y del modelo (~350 MB). "
+        "Cuenta los núcleos que el proceso puede usar (`taskset`, cuota de CPU del contenedor), "
+        "no los de la máquina.",
+        shown=f"núcleos ÷ TORCH_THREADS, entre 1 y {MAX_DEFAULT_WORKERS}"),
+    Var("GUNICORN_THREADS", "threads", 4, integer(1, 256),
+        "Hilos por worker (peticiones atendidas a la vez). Debe superar a "
+        "`MAX_CONCURRENT_GENERATIONS` para que `/health` y los 429 respondan mientras se genera."),
+    Var("GUNICORN_TIMEOUT", "timeout", 120, integer(1, 86400),
+        "Segundos sin señales de vida antes de que gunicorn reinicie un worker."),
+    Var("CLIENT_TIMEOUT", "client_timeout", 10.0, number(0.1),
+        "Segundos para recibir una petición entera (cabeceras y cuerpo) desde que se abre la "
+        "conexión; si no, 408 y se cierra (así los clientes lentos no ocupan el servidor)."),
+    Var("API_KEY", "api_key", "", text,
+        "Con valor, `/generate`, `/v1/completions`, `/attention` y `/v1/models` exigen la "
+        "cabecera `Authorization: Bearer <clave>`. Pónsela si el servidor se abre a la red."),
+    Var("MAX_NEW_TOKENS", "max_new_tokens", 500, integer(1, 1_000_000),
+        "Tope de caracteres generados por petición."),
+    Var("MAX_PROMPT_CHARS", "max_prompt_chars", 2000, integer(1, 10_000_000),
+        "Longitud máxima del prompt, en caracteres."),
+    Var("MAX_BODY_BYTES", "max_body_bytes", 65536, integer(256, 1_000_000_000),
+        "Tamaño máximo del cuerpo de una petición, en bytes (413 si se pasa)."),
+    Var("MAX_CONCURRENT_GENERATIONS", "max_concurrent_generations", 2, integer(1, 1024),
+        "Generaciones a la vez por worker; la siguiente recibe 429 al momento (sin cola)."),
+    Var("MAX_EXTRA_MODELS", "max_extra_models", 2, integer(0, 64),
+        "Modelos pedidos por nombre (`model`) que cada worker guarda en memoria además del de "
+        "por defecto; con más, sale el usado hace más tiempo."),
+    Var("MAX_ATTENTION_CHARS", "max_attention_chars", 64, integer(1, 4096),
+        "Caracteres máximos del prompt de `/attention` (y nunca más que el `block_size`): el mapa "
+        "crece con capas × cabezas × caracteres²."),
+    Var("RELOAD_INTERVAL", "reload_interval", 2.0, number(0.0),
+        "Segundos entre búsquedas de un checkpoint más nuevo (`0` = nunca)."),
+    Var("BATCHING", "batching", True, flag,
+        "`1`: las generaciones simultáneas de un worker avanzan juntas, una pasada del modelo por "
+        "paso para todas (cada una da el mismo texto que sola); `0`: cada una por su cuenta."),
+    Var("LOG_LEVEL", "log_level", "info", choice(LOG_LEVELS, lower=True),
+        "`debug`, `info`, `warning`, `error` o `critical`."),
+    Var("DEVICE", "device", "cpu", text,
+        "Dispositivo de PyTorch: `cpu`, `cuda`, `cuda:N`, `mps` o `auto`.", trainer=True),
+    Var("MEMORY_LIMIT", None, "", text,
+        "Tope de memoria para cargar un checkpoint (`64G`, `512M`; `0` = sin comprobar): uno que "
+        "pediría más se descarta con un aviso y se sigue sirviendo el anterior (ver «Memoria» en "
+        "docs/generar.md).",
+        shown="la memoria disponible", trainer=True),  # la lee shared/memory_budget.py
+)  # fmt: skip
+
+
+VARIABLES_BY_NAME = {var.name: var for var in VARIABLES}
+
+
+def read(var: Var, env: Mapping[str, str], values: Mapping[str, Any]) -> Any:
+    """El valor de una variable: vacía o sin definir, el de por defecto; si no, validado."""
+    raw = env.get(var.name, "").strip()
+    if not raw:
+        return var.default(values) if callable(var.default) else var.default
+    return var.parse(var.name, raw)
+
+
+def _default(name: str) -> Any:
+    """El valor por defecto de un campo de ``Settings``: el de su variable en ``VARIABLES``
+    (uno calculado se calcula al crear el objeto, con los valores por defecto de los demás)."""
+    var = VARIABLES_BY_NAME[name]
+    if not callable(var.default):
+        return field(default=var.default)
+
+    def factory() -> Any:
+        values: dict[str, Any] = {}
+        for other in VARIABLES[: VARIABLES.index(var)]:
+            if other.field is not None:
+                values[other.field] = read(other, {}, values)
+        return var.default(values)
+
+    return field(default_factory=factory)
+
+
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    checkpoint_dir: Path = Path("checkpoints/gpt")
-    web_concurrency: int = 2
-    threads: int = 4
-    timeout: int = 120
-    client_timeout: float = 10.0
-    torch_threads: int = 1
-    api_key: str = ""
-    max_new_tokens: int = 500
-    max_prompt_chars: int = 2000
-    max_body_bytes: int = 65536
-    max_concurrent_generations: int = 2
-    reload_interval: float = 2.0
-    log_level: str = "info"
-    device: str = "cpu"
-    batching: bool = True
+    """Los ajustes ya leídos y validados; un campo por variable de ``VARIABLES``."""
+
+    host: str = _default("HOST")
+    port: int = _default("PORT")
+    model: str = _default("MODEL")
+    checkpoint_dir: Path = _default("CHECKPOINT_DIR")
+    torch_threads: int = _default("TORCH_THREADS")
+    web_concurrency: int = _default("WEB_CONCURRENCY")
+    threads: int = _default("GUNICORN_THREADS")
+    timeout: int = _default("GUNICORN_TIMEOUT")
+    client_timeout: float = _default("CLIENT_TIMEOUT")
+    api_key: str = _default("API_KEY")
+    max_new_tokens: int = _default("MAX_NEW_TOKENS")
+    max_prompt_chars: int = _default("MAX_PROMPT_CHARS")
+    max_body_bytes: int = _default("MAX_BODY_BYTES")
+    max_concurrent_generations: int = _default("MAX_CONCURRENT_GENERATIONS")
+    max_extra_models: int = _default("MAX_EXTRA_MODELS")
+    max_attention_chars: int = _default("MAX_ATTENTION_CHARS")
+    reload_interval: float = _default("RELOAD_INTERVAL")
+    batching: bool = _default("BATCHING")
+    log_level: str = _default("LOG_LEVEL")
+    device: str = _default("DEVICE")
 
     @property
     def bind(self) -> str:
@@ -171,31 +271,12 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Lee y valida los ajustes; un valor inválido da un ``ConfigError`` en español."""
         env = os.environ if env is None else env
-        torch_threads = _int(env, "TORCH_THREADS", 1, 1, 256)
-        log_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
-        if log_level not in LOG_LEVELS:
-            raise ConfigError(f"LOG_LEVEL debe ser uno de: {', '.join(LOG_LEVELS)}.")
-        return cls(
-            host=_host(env),
-            port=_int(env, "PORT", 8000, 0, 65535),
-            checkpoint_dir=_checkpoint_dir(env),
-            web_concurrency=_int(
-                env, "WEB_CONCURRENCY", default_workers(usable_cores(), torch_threads), 1, 64
-            ),
-            threads=_int(env, "GUNICORN_THREADS", 4, 1, 256),
-            timeout=_int(env, "GUNICORN_TIMEOUT", 120, 1, 86400),
-            client_timeout=_float(env, "CLIENT_TIMEOUT", 10.0, 0.1),
-            torch_threads=torch_threads,
-            api_key=env.get("API_KEY", "").strip(),
-            max_new_tokens=_int(env, "MAX_NEW_TOKENS", 500, 1, 1_000_000),
-            max_prompt_chars=_int(env, "MAX_PROMPT_CHARS", 2000, 1, 10_000_000),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 256, 1_000_000_000),
-            max_concurrent_generations=_int(env, "MAX_CONCURRENT_GENERATIONS", 2, 1, 1024),
-            reload_interval=_float(env, "RELOAD_INTERVAL", 2.0, 0.0),
-            log_level=log_level,
-            device=env.get("DEVICE", "").strip() or "cpu",
-            batching=_flag(env, "BATCHING", True),
-        )
+        values: dict[str, Any] = {}
+        for var in VARIABLES:
+            value = read(var, env, values)
+            if var.field is not None:
+                values[var.field] = value
+        return cls(**values)
 
     def warnings(self) -> list[str]:
         """Combinaciones válidas pero que probablemente no son lo que se quiere."""

@@ -13,7 +13,7 @@ import pytest
 import torch
 from srv_helpers import ROOT, ServerProcess, assert_error, python_env
 
-from server.model_catalog import MAX_EXTRA_MODELS
+from server.settings import Settings
 from shared.attention_map import attention_map
 from shared.checkpoint import load_model
 
@@ -101,7 +101,7 @@ def test_loaded_models_are_bounded_least_recently_used_out(srv: ServerProcess) -
         assert srv.post("/generate", {**GEN, "model": name}).status_code == 200
     models = listing(srv)
     loaded = sorted(k for k, m in models.items() if m["loaded"] and not m["default"])
-    assert len(loaded) <= MAX_EXTRA_MODELS == 2
+    assert len(loaded) <= Settings().max_extra_models == 2
     # copia-1 se volvió a usar (vuelve a entrar), copia-3 es la anterior; copia-2 salió.
     assert loaded == ["copia-1", "copia-3"]
     assert "modelo descargado de la memoria (LRU): 'copia-2.pt'" in srv.log()
