@@ -76,8 +76,10 @@ class BatchingEngine:
     def stream(
         self, loaded: LoadedModel, prompt: str, params: SamplingParams
     ) -> Generator[GeneratedChar, None, None]:
-        """Los caracteres de una petición, según el motor los va generando."""
-        params.validate()  # un ajuste inválido falla aquí, en el hilo de la petición
+        """Los caracteres de una petición, según el motor los va generando.
+
+        ``params`` ya es válido (``SamplingParams`` se comprueba al crearse); un prompt que el
+        modelo no puede codificar falla al entrar en el lote y el error llega aquí."""
         if params.max_new_tokens == 0:
             return
         request = _Request(loaded, prompt, params)

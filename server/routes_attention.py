@@ -14,10 +14,10 @@ from flask import Blueprint, Response, jsonify
 
 from server.auth import require_api_key
 from server.errors import APIError
-from server.routes_generate import check_prompt, model_summary
+from server.routes_generate import check_vocabulary, model_summary
 from server.schemas import AttentionRequest, AttentionResponse
 from server.state import require_model, state
-from server.validation import read_json_object, validate
+from server.validation import read_request
 from shared.attention_map import attention_map
 
 bp = Blueprint("attention", __name__)
@@ -27,7 +27,7 @@ bp = Blueprint("attention", __name__)
 def attention() -> Response:
     st = state()
     require_api_key(st.settings.api_key)
-    req = validate(AttentionRequest, read_json_object())
+    req = read_request(AttentionRequest)
     loaded = require_model(req.model)
     if loaded.checkpoint.model_type != "gpt":
         raise APIError(
@@ -51,7 +51,7 @@ def attention() -> Response:
             "modelo).",
             param="prompt",
         )
-    check_prompt(req.prompt, loaded)
+    check_vocabulary(req.prompt, loaded)
     # Se calcula sobre una copia: record_weights es un estado del módulo, y otra petición puede
     # estar generando a la vez con el mismo modelo (sus pasadas pisarían los pesos guardados).
     with st.service.reserve():

@@ -20,7 +20,7 @@ from server.auth import require_api_key
 from server.errors import APIError
 from server.generation_service import GenerationService, Reservation
 from server.model_store import LoadedModel
-from server.routes_generate import check_new_tokens, check_prompt, resolve_seed
+from server.routes_generate import check_vocabulary, resolve_seed
 from server.schemas import (
     CompletionChoice,
     CompletionRequest,
@@ -29,7 +29,7 @@ from server.schemas import (
 )
 from server.sse import event, sse_response
 from server.state import require_model, state
-from server.validation import read_json_object, validate
+from server.validation import read_request
 from shared.sampling import MAX_SEED, SamplingParams
 
 log = logging.getLogger("server")
@@ -54,10 +54,9 @@ def _choice_params(req: CompletionRequest, seed: int) -> list[SamplingParams]:
 def completions() -> Response:
     st = state()
     require_api_key(st.settings.api_key)
-    req = validate(CompletionRequest, read_json_object())
-    check_new_tokens(req.max_tokens, "max_tokens")
+    req = read_request(CompletionRequest)
     loaded = require_model(req.model)
-    check_prompt(req.prompt, loaded)
+    check_vocabulary(req.prompt, loaded)
     seed = resolve_seed(req.seed)
     params = _choice_params(req, seed)
     reservation = st.service.reserve()

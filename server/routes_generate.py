@@ -26,7 +26,8 @@ from server.schemas import (
 )
 from server.sse import event, sse_response
 from server.state import require_model, state
-from server.validation import read_json_object, validate
+from server.validation import read_request
+from shared.errors import TokenizerError
 from shared.generation import GeneratedChar
 from shared.sampling import SamplingParams
 
@@ -43,33 +44,18 @@ def model_summary(loaded: LoadedModel) -> ModelSummary:
     )
 
 
-def check_prompt(prompt: str, loaded: LoadedModel) -> None:
-    """Límite de longitud y caracteres fuera del vocabulario: 422 con la lista exacta."""
-    limit = state().settings.max_prompt_chars
-    if len(prompt) > limit:
-        raise APIError(
-            422,
-            f"el prompt tiene {len(prompt)} caracteres y el máximo es {limit}.",
-            param="prompt",
-        )
-    unknown = loaded.tokenizer.unknown_chars(prompt)
-    if unknown:
-        shown = " ".join(repr(c) for c in unknown[:20])
-        more = f" (y {len(unknown) - 20} más)" if len(unknown) > 20 else ""
-        raise APIError(
-            422,
-            f"el prompt contiene caracteres que el modelo no conoce: {shown}{more}. "
-            "Consulta GET /info para ver el vocabulario.",
-            param="prompt",
-        )
+def check_vocabulary(prompt: str, loaded: LoadedModel) -> None:
+    """Caracteres que el modelo no conoce: 422 con la lista exacta, antes de empezar a responder.
 
-
-def check_new_tokens(value: int, param: str) -> None:
-    cap = state().settings.max_new_tokens
-    if value > cap:
+    Es la comprobación del propio tokenizador (la misma que hace la CLI), con su mensaje; aquí
+    solo se le pone forma HTTP. El resto del cuerpo ya lo comprobó pydantic (server/schemas.py).
+    """
+    try:
+        loaded.tokenizer.encode(prompt)
+    except TokenizerError as exc:
         raise APIError(
-            422, f"'{param}' debe ser menor o igual que {cap} (el tope del servidor).", param=param
-        )
+            422, f"{exc} Consulta GET /info para ver el vocabulario.", param="prompt"
+        ) from None
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -107,11 +93,10 @@ def _final(
 def generate() -> Response:
     st = state()
     require_api_key(st.settings.api_key)
-    req = validate(GenerateRequest, read_json_object())
+    req = read_request(GenerateRequest)
     max_new = req.max_new_tokens or min(DEFAULT_NEW_TOKENS, st.settings.max_new_tokens)
-    check_new_tokens(max_new, "max_new_tokens")
     loaded = require_model(req.model)
-    check_prompt(req.prompt, loaded)
+    check_vocabulary(req.prompt, loaded)
     seed = resolve_seed(req.seed)
     params = SamplingParams(
         max_new_tokens=max_new,

@@ -66,6 +66,7 @@ def info() -> Response:
             max_prompt_chars=s.max_prompt_chars,
             max_body_bytes=s.max_body_bytes,
             max_concurrent_generations=s.max_concurrent_generations,
+            max_attention_chars=s.max_attention_chars,
             max_temperature=MAX_TEMPERATURE,
             max_top_probs=MAX_TOP_PROBS,
             max_choices=MAX_CHOICES,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from shared.sampling import MAX_SEED
 
@@ -34,6 +35,28 @@ OptionalInt = Annotated[int | None, BeforeValidator(_integral_float)]
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
+
+
+# Los topes que dependen de los ajustes del servidor (MAX_PROMPT_CHARS, MAX_NEW_TOKENS) llegan
+# como contexto de la validación (``limits``): así pydantic es la única comprobación del cuerpo.
+def limits(max_prompt_chars: int, max_new_tokens: int) -> dict[str, int]:
+    return {"max_prompt_chars": max_prompt_chars, "max_new_tokens": max_new_tokens}
+
+
+def _prompt_cap(prompt: str, info: ValidationInfo) -> str:
+    limit = (info.context or {}).get("max_prompt_chars")
+    if limit is not None and len(prompt) > limit:
+        raise PydanticCustomError(
+            "prompt_too_long", "prompt demasiado largo", {"length": len(prompt), "limit": limit}
+        )
+    return prompt
+
+
+def _new_tokens_cap(value: int | None, info: ValidationInfo) -> int | None:
+    cap = (info.context or {}).get("max_new_tokens")
+    if value is not None and cap is not None and value > cap:
+        raise PydanticCustomError("server_cap", "por encima del tope del servidor", {"cap": cap})
+    return value
 
 
 class GenerateRequest(StrictModel):
@@ -73,6 +96,9 @@ class GenerateRequest(StrictModel):
         description="Cuántas probabilidades del siguiente carácter devolver en cada paso.",
     )
 
+    _prompt = field_validator("prompt")(_prompt_cap)
+    _cap = field_validator("max_new_tokens")(_new_tokens_cap)
+
 
 class CompletionRequest(StrictModel):
     """Cuerpo de POST /v1/completions: el subconjunto compatible con OpenAI."""
@@ -82,7 +108,10 @@ class CompletionRequest(StrictModel):
         description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
     )
     prompt: str = Field("", description="Texto inicial.")
-    max_tokens: Int = Field(16, ge=1, description="Caracteres a generar (16, como OpenAI).")
+    # validate_default: el 16 por defecto también respeta MAX_NEW_TOKENS (si es menor, 422).
+    max_tokens: Int = Field(
+        16, ge=1, validate_default=True, description="Caracteres a generar (16, como OpenAI)."
+    )
     temperature: float = Field(
         1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="Como en /generate."
     )
@@ -94,6 +123,9 @@ class CompletionRequest(StrictModel):
     n: Int = Field(1, ge=1, le=MAX_CHOICES, description="Cuántas muestras; la i usa seed + i.")
     user: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
 
+    _prompt = field_validator("prompt")(_prompt_cap)
+    _cap = field_validator("max_tokens")(_new_tokens_cap)
+
 
 class AttentionRequest(StrictModel):
     """Cuerpo de POST /attention."""
@@ -103,6 +135,8 @@ class AttentionRequest(StrictModel):
         None,
         description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
     )
+
+    _prompt = field_validator("prompt")(_prompt_cap)
 
 
 # --- respuestas ---------------------------------------------------------------------------
@@ -193,6 +227,7 @@ class Limits(BaseModel):
     max_prompt_chars: int
     max_body_bytes: int
     max_concurrent_generations: int
+    max_attention_chars: int
     max_temperature: float
     max_top_probs: int
     max_choices: int

@@ -9,7 +9,8 @@ from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
 from server.errors import HTTP_MESSAGES, APIError
-from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS
+from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS, limits
+from server.state import state
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,6 +32,9 @@ TEMPLATES: dict[str, str] = {
     "less_than": "'{param}' debe ser menor que {lt}.",
     "none_required": "'{param}' debe ser null.",
     "literal_error": "'{param}' debe ser uno de: {expected}.",
+    # Los topes del servidor (server/schemas.py, con los ajustes como contexto).
+    "server_cap": "'{param}' debe ser menor o igual que {cap} (el tope del servidor).",
+    "prompt_too_long": "el prompt tiene {length} caracteres y el máximo es {limit}.",
 }
 
 # Una pista didáctica por campo: qué significa y qué valores tienen sentido.
@@ -132,10 +136,12 @@ def _reject_surrogates(value: Any) -> None:
             _reject_surrogates(item)
 
 
-def validate(model_cls: type[M], data: dict[str, Any]) -> M:
-    """Valida con pydantic y traduce el primer error a un ``APIError`` 422 en español."""
+def validate(model_cls: type[M], data: dict[str, Any], context: dict[str, Any] | None = None) -> M:
+    """Valida con pydantic y traduce el primer error a un ``APIError`` 422 en español.
+
+    ``context``: los topes del servidor (``server.schemas.limits``)."""
     try:
-        return model_cls.model_validate(data)
+        return model_cls.model_validate(data, context=context)
     except ValidationError as exc:
         raise APIError(422, *_first_error(exc, model_cls)) from None
 
@@ -157,3 +163,11 @@ def _first_error(exc: ValidationError, model_cls: type[BaseModel]) -> tuple[str,
     if len(errors) > 1:
         message = f"{message} (y {len(errors) - 1} error(es) más)"
     return message, param
+
+
+def read_request(model_cls: type[M]) -> M:
+    """El cuerpo JSON de la petición, validado con los topes de este servidor."""
+    settings = state().settings
+    return validate(
+        model_cls, read_json_object(), limits(settings.max_prompt_chars, settings.max_new_tokens)
+    )

@@ -104,8 +104,9 @@ class Engine:
         self.rows: list[Row] = []
 
     def add(self, prompt: str, params: SamplingParams) -> Row:
-        """Una fila nueva; da su primer carácter en el próximo ``step``."""
-        params.validate()
+        """Una fila nueva; da su primer carácter en el próximo ``step``.
+
+        Un prompt con caracteres que el modelo no conoce da aquí un ``TokenizerError``."""
         ids = prompt_ids(self.tokenizer, prompt, self.model.block_size)
         slot = self.slots.acquire() if self.slots is not None and params.use_cache else None
         row = Row(params, make_generator(params.seed), ids, slot=slot)
@@ -271,9 +272,16 @@ def stream_generate(
     params: SamplingParams,
     device: torch.device | None = None,
 ) -> Iterator[GeneratedChar]:
-    """Genera ``params.max_new_tokens`` caracteres con el motor (un lote de una fila)."""
+    """Genera ``params.max_new_tokens`` caracteres con el motor (un lote de una fila).
+
+    El prompt se comprueba al llamarla, no al pedir el primer carácter: quien escribe la salida
+    según llega (la CLI) recibe el error antes de haber escrito nada."""
     engine = Engine(model, tokenizer, device)
     row = engine.add(prompt, params)
+    return _chars(engine, row)
+
+
+def _chars(engine: Engine, row: Row) -> Iterator[GeneratedChar]:
     while not row.done:
         yield engine.step()[0][1]
 

@@ -80,7 +80,6 @@ def reference_generate(
     model: LanguageModel, tokenizer: CharTokenizer, prompt: str, params: SamplingParams
 ) -> Iterator[GeneratedChar]:
     """Genera ``params.max_new_tokens`` caracteres, uno a uno, con el modelo tal cual."""
-    params.validate()
     device = next(model.parameters()).device
     model.eval()
     ids = prompt_ids(tokenizer, prompt, model.block_size)

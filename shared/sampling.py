@@ -23,6 +23,11 @@ class SamplingParams:
     use_cache: bool = True  # caché KV del GPT (mismo texto, más rápido)
     top_probs: int = 0  # cuántas probabilidades del siguiente carácter informar (0 = ninguna)
 
+    def __post_init__(self) -> None:
+        # La única comprobación de la biblioteca, al crearlos: ningún ajuste inválido llega a
+        # generar, venga de la CLI, del servidor (que antes lo comprobó con pydantic) o de Python.
+        self.validate()
+
     def validate(self) -> None:
         if self.max_new_tokens < 0:
             raise ConfigError("max_new_tokens no puede ser negativo.")

@@ -108,10 +108,9 @@ def _main(argv: list[str] | None) -> int:
         )
         for i in range(args.num_samples)
     ]
-    # Ajustes y prompt se validan antes de escribir nada, para no dejar salida a medias.
-    for params in samples:
-        params.validate()
-    tokenizer.encode(args.prompt)
+    # Los ajustes se comprueban al crear cada SamplingParams (arriba) y el prompt al crear el
+    # primer flujo (aquí): antes de escribir nada, así la salida nunca queda a medias.
+    first = stream_generate(model, tokenizer, args.prompt, samples[0], device)
     val = "" if ckpt.val_loss is None else f", pérdida de validación {fmt_float(ckpt.val_loss)}"
     print(
         f"checkpoint: {path} ({ckpt.model_type}, paso {fmt_int(ckpt.step)}{val}) · "
@@ -121,10 +120,11 @@ def _main(argv: list[str] | None) -> int:
         flush=True,
     )
     for i, params in enumerate(samples):
+        chars = first if i == 0 else stream_generate(model, tokenizer, args.prompt, params, device)
         if args.num_samples > 1:
             print(f"--- muestra {i + 1} ---")
         sys.stdout.write(args.prompt)
-        for ch in stream_generate(model, tokenizer, args.prompt, params, device):
+        for ch in chars:
             sys.stdout.write(ch.text)
             sys.stdout.flush()
         sys.stdout.write("\n")

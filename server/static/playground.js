@@ -48,6 +48,7 @@ async function loadInfo() {
       $("max-tokens").value = String(limits.max_new_tokens);
     }
     $("max-tokens").dispatchEvent(new Event("input"));
+    $("attn-prompt").maxLength = limits.max_attention_chars; // MAX_ATTENTION_CHARS
     $("api-key-row").hidden = !info.auth_required;
     if (info.model) {
       const m = info.model;

@@ -50,7 +50,7 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("tokens-sobre-tope", "/generate", {"max_new_tokens": 301}, "max_new_tokens", "300"),
     ("top-probs-mucho", "/generate", {"top_probs": 11}, "top_probs", "menor o igual que 10"),
     ("prompt-largo", "/generate", {"prompt": "a" * 201}, "prompt", "máximo es 200"),
-    ("fuera-vocab", "/generate", {"prompt": "Hola @ 😀"}, "prompt", "'@' '😀'"),
+    ("fuera-vocab", "/generate", {"prompt": "Hola @ 😀"}, "prompt", "'@', '😀'"),
     ("oa-max-tokens", "/v1/completions", {"max_tokens": 1000}, "max_tokens", "300"),
     ("oa-n", "/v1/completions", {"n": 5}, "n", "menor o igual que 4"),
     ("oa-extra", "/v1/completions", {"best_of": 2}, "best_of", "campo desconocido"),
