@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.settings import VARIABLES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Imágenes propias de las pruebas: no pisan las que construye `make docker-build`.
@@ -28,16 +30,14 @@ SERVER_IMAGE = f"llm-desde-cero-server:{_TAG}"
 
 # Variables que compose interpola o que leen los contenedores: las del entorno de quien lanza
 # las pruebas (o su .env) no deben cambiar lo que se prueba, así que se quitan y se fijan aquí.
-SETTINGS = (
+# Las del servidor salen de su lista única (server/settings.py).
+SETTINGS = tuple(dict.fromkeys((
     "DATA", "MAX_STEPS", "DEVICE", "CHECKPOINT_DIR", "N_EMBD", "N_HEAD", "N_LAYER", "BATCH_SIZE",
-    "BLOCK_SIZE", "SEED", "TRAIN_ARGS", "MODEL", "RUN_NAME", "HOST", "PORT", "WEB_CONCURRENCY",
-    "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "CLIENT_TIMEOUT", "TORCH_THREADS", "API_KEY",
-    "MAX_NEW_TOKENS",
-    "MAX_PROMPT_CHARS", "MAX_BODY_BYTES", "MAX_CONCURRENT_GENERATIONS", "RELOAD_INTERVAL",
-    "BATCHING", "LOG_LEVEL", "CHECKPOINTS_MOUNT", "APP_UID", "APP_GID", "TRAINER_IMAGE",
-    "TRAINER_CUDA_IMAGE",
-    "SERVER_IMAGE", "GIT_REVISION", "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME",
-)  # fmt: skip
+    "BLOCK_SIZE", "SEED", "TRAIN_ARGS", "MODEL", "RUN_NAME", "CHECKPOINTS_MOUNT", "APP_UID",
+    "APP_GID", "TRAINER_IMAGE", "TRAINER_CUDA_IMAGE", "SERVER_IMAGE", "GIT_REVISION",
+    "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME",
+    *(var.name for var in VARIABLES),
+)))  # fmt: skip
 
 # Un entrenamiento de pocos pasos con un GPT diminuto: checkpoint en la evaluación del paso 20.
 TINY_TRAINING = {
