@@ -1,16 +1,17 @@
-"""Fixtures del servidor: un checkpoint diminuto por sesión y el servidor principal compartido."""
+"""Fixtures del servidor: un checkpoint diminuto por sesión y el servidor principal compartido.
+Los ayudantes (lanzador, lector SSE, forma de los errores) están en tests/helpers."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from srv_helpers import DATA, ROOT, ServerProcess, python_env, train_tiny
+
+from tests.helpers.checkpoints import train_tiny
+from tests.helpers.server import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +67,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Pa
     shutil.copy(checkpoint.with_name("tiny.metrics.jsonl"), d / "tiny.metrics.jsonl")
     for i in (1, 2, 3):
         shutil.copy(checkpoint, d / f"copia-{i}.pt")
-    cmd = [
-        sys.executable, "-m", "trainer", "--model", "bigram", "--data", str(DATA),
-        "--max-steps", "30", "--eval-interval", "30", "--eval-iters", "1",
-        "--checkpoint-dir", str(d), "--run-name", "bigrama", "--no-progress",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=python_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    train_tiny(d, "bigrama", max_steps=30, model="bigram")
     time.sleep(0.05)  # ctime distinto: gpt-b llega el último
     train_tiny(d, "gpt-b", max_steps=10)
     return d

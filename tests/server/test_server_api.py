@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from srv_helpers import PROMPT, ROOT, ServerProcess, python_env, read_sse
 
 from shared.checkpoint import load_checkpoint
+from tests.helpers.cli import ROOT
+from tests.helpers.server import PROMPT, ServerProcess, python_env
+from tests.helpers.sse import read_sse
 
 BASE = {"prompt": PROMPT, "max_new_tokens": 80, "temperature": 0.8, "top_k": 20, "seed": 7}
 

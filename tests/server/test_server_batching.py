@@ -8,7 +8,6 @@ generación. Cada texto debe ser idéntico al que da ``stream_generate`` con esa
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -21,11 +20,13 @@ from typing import Any
 import pytest
 import requests
 import torch
-from srv_helpers import ROOT, ServerProcess, python_env, read_sse
 
 from shared.checkpoint import load_model
 from shared.engine import stream_generate
 from shared.sampling import SamplingParams
+from tests.helpers.cli import ROOT
+from tests.helpers.server import ServerProcess, python_env
+from tests.helpers.sse import iter_sse, read_sse
 
 # Prompts de distintas longitudes, con caracteres del texto de entrenamiento. El último pasa del
 # block_size (32) del checkpoint diminuto: se recorta igual que al generar en solitario.
@@ -109,20 +110,6 @@ def post_case(srv: ServerProcess, case: dict[str, Any], stream: bool) -> tuple[s
     return text, top
 
 
-def events_as_they_come(resp: requests.Response) -> Iterator[tuple[str, Any]]:
-    """Como read_sse, pero entrega cada evento en cuanto llega."""
-    name, data = "message", []
-    for line in resp.iter_lines(decode_unicode=True):
-        if line == "":
-            if data:
-                yield name, json.loads("\n".join(data))
-            name, data = "message", []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-
-
 def metric(srv: ServerProcess, name: str) -> float:
     """Valor de una serie de /metrics sin etiquetas (o con las que se indiquen en ``name``)."""
     text = srv.get("/metrics").text
@@ -190,7 +177,7 @@ def test_requests_joining_mid_generation(batch_server: ServerProcess, solo) -> N
                 batch_server.url("/generate"), json={**a_case, "stream": True}, stream=True,
                 timeout=120,
             )  # fmt: skip
-            for name, data in events_as_they_come(resp):
+            for name, data in iter_sse(resp.iter_lines(decode_unicode=True)):
                 if name == "message":
                     received.append(data["text"])
                 elif name == "done":

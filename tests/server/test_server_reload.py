@@ -19,12 +19,15 @@ from pathlib import Path
 import pytest
 import requests
 import torch
-from srv_helpers import PROMPT, ROOT, ServerProcess, assert_error, python_env, read_sse, train_tiny
 
 from shared.checkpoint import FORMAT_NAME, Checkpoint, load_checkpoint, save_checkpoint
 from shared.config import GPTConfig
 from shared.model_shapes import weight_shapes
-from tests.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
+from tests.helpers.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
+from tests.helpers.checkpoints import train_tiny
+from tests.helpers.cli import ROOT
+from tests.helpers.server import PROMPT, ServerProcess, assert_error, python_env
+from tests.helpers.sse import iter_sse, read_sse
 
 WORKERS = 2
 # test_3: clientes que generan sin parar mientras cambia el checkpoint, más una generación larga
@@ -117,8 +120,8 @@ def test_3_hot_reload_under_load(lifecycle: tuple[ServerProcess, Path]) -> None:
         "/generate", {"prompt": PROMPT, "max_new_tokens": 5000, "stream": True, "seed": 1},
         stream=True,
     )  # fmt: skip
-    lines = inflight.iter_lines()
-    assert next(lines).startswith(b"data:")
+    inflight_events = iter_sse(inflight.iter_lines(decode_unicode=True))
+    assert next(inflight_events)[0] == "message"  # ya está generando
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
     for t in threads:
@@ -146,17 +149,9 @@ def test_3_hot_reload_under_load(lifecycle: tuple[ServerProcess, Path]) -> None:
 
     assert failures == []
     assert served_steps == {40, 1000}
-    rest = [line for line in lines if line]
-    done = read_sse_lines(rest)
+    done = dict(inflight_events)["done"]
     assert done["model"]["step"] == 40 and len(done["text"]) == 5000
     srv.wait_for_log(r"modelo recargado: 'tiny.pt' \(gpt, paso 1000", count=WORKERS)
-
-
-def read_sse_lines(lines: list[bytes]) -> dict:
-    for i, line in enumerate(lines):
-        if line == b"event: done":
-            return json.loads(lines[i + 1][len(b"data: ") :])
-    raise AssertionError("no llegó el evento done")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
