@@ -18,6 +18,12 @@ from server.process import server_env
 
 PROMPT = "Hola"  # todos sus caracteres están en el vocabulario de data/tiny_spanish.txt
 
+# El formato de accesos de gunicorn más el pid del worker que respondió y la cabecera X-Prueba
+# de la petición: así una prueba sabe qué worker atendió cada petición suya.
+ACCESS_LOG_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" pid=%(p)s prueba=%({x-prueba}i)s'
+)
+
 
 def python_env(**extra: str) -> dict[str, str]:
     """El entorno de un proceso hijo sin las variables del servidor (las de la lista única de
@@ -46,6 +52,20 @@ class ServerProcess(launcher.ServerProcess):
                 return
             time.sleep(0.1)
         raise AssertionError(f"no se cumplió a tiempo: {what}\n{self.log()[-4000:]}")
+
+    def worker_pid(self, tag: str, timeout: float = 30) -> int:
+        """El pid del worker que atendió la petición con ``X-Prueba: tag`` (servidor lanzado con
+        ``args=("--access-logformat", ACCESS_LOG_FORMAT)``). gunicorn escribe la línea al
+        terminar la respuesta, quizá un instante después de que la reciba el cliente."""
+        pattern = re.compile(rf"pid=<(\d+)> prueba={re.escape(tag)}$", re.MULTILINE)
+        found: list[int] = []
+
+        def seen() -> bool:
+            found[:] = [int(pid) for pid in pattern.findall(self.log())]
+            return bool(found)
+
+        self.wait_until(seen, timeout=timeout, what=f"la línea de acceso de {tag}")
+        return found[0]
 
     def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
         return requests.post(self.url(path), json=body, timeout=60, **kwargs)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.checkpoints import train_tiny
-from tests.helpers.server import ServerProcess
+from tests.helpers.server import ACCESS_LOG_FORMAT, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +31,11 @@ def checkpoint(checkpoint_dir: Path) -> Path:
 def server(
     checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """El servidor principal: 2 workers, sin clave, límites pequeños para poder probarlos."""
+    """El servidor principal: 2 workers, sin clave, límites pequeños para poder probarlos. Su
+    registro de accesos dice qué worker (pid) atendió cada petición con cabecera X-Prueba."""
     srv = ServerProcess(
         tmp_path_factory.mktemp("servidor"),
+        args=("--access-logformat", ACCESS_LOG_FORMAT),
         CHECKPOINT_DIR=str(checkpoint_dir),
         WEB_CONCURRENCY="2",
         GUNICORN_THREADS="6",
