@@ -1,40 +1,18 @@
-"""Utilidades comunes de las pruebas: textos pequeños, checkpoints diminutos y la CLI real."""
+"""Fixtures comunes: un texto pequeño y un checkpoint diminuto. Los ayudantes, en tests/helpers."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.checkpoints import train_tiny
+from tests.helpers.cli import tiny_text
 
-# Modelos diminutos en una máquina de 2 núcleos compartida: con un hilo por proceso se evita la
+# Modelos diminutos en una máquina de 2 núcleos compartida: con un hilo se evita la
 # sobresuscripción de OpenMP, que aquí multiplica por diez el tiempo de cada paso.
 torch.set_num_threads(1)
-SUBPROCESS_ENV = {
-    **os.environ,
-    "PYTHONPATH": str(ROOT),
-    "LLM_NO_PROGRESS": "1",
-    "OMP_NUM_THREADS": "1",
-    "PYTHONUNBUFFERED": "1",
-}
-
-# Un texto corto con todos los signos del español: suficiente para que los modelos aprendan algo.
-SPANISH_SAMPLE = (
-    "¿Qué tal estás, Ñandú? ¡Muy bien! «El pingüino güero comió ñoquis» —dijo la cigüeña.\n"
-    "Árbol, época, índice, órbita, útil. El niño soñó con el año en que llovió ámbar.\n"
-)
-
-
-def tiny_text(repeats: int = 40) -> str:
-    lines = []
-    for i in range(repeats):
-        lines.append(f"Línea {i}: " + SPANISH_SAMPLE)
-    return "".join(lines)
 
 
 @pytest.fixture
@@ -44,38 +22,10 @@ def tiny_data(tmp_path: Path) -> Path:
     return path
 
 
-TINY_GPT_ARGS = [
-    "--model", "gpt", "--n-embd", "32", "--n-head", "2", "--n-layer", "1",
-    "--block-size", "32", "--batch-size", "8", "--eval-interval", "20", "--eval-iters", "2",
-    "--no-progress",
-]  # fmt: skip
-
-
-def run_module(
-    module: str, *args: str, timeout: float = 120, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Ejecuta ``python -m module`` de verdad, como lo haría un usuario."""
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=SUBPROCESS_ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{module} falló ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Un GPT diminuto entrenado una vez por sesión con la CLI real."""
+    """Un GPT diminuto entrenado una vez por sesión con la CLI real sobre ``tiny_text()``."""
     d = tmp_path_factory.mktemp("ckpt")
     data = d / "mini.txt"
     data.write_text(tiny_text(), encoding="utf-8")
-    run_module(
-        "trainer", *TINY_GPT_ARGS, "--data", str(data), "--max-steps", "40",
-        "--checkpoint-dir", str(d), "--run-name", "tiny", check=True,
-    )  # fmt: skip
-    return d / "tiny.pt"
+    return train_tiny(d, data=data)

@@ -11,28 +11,22 @@ from matplotlib.image import imread
 
 from shared.attention_map import AttentionMapError, attention_map
 from shared.bigram_model import BigramLanguageModel
-from shared.config import BigramConfig, GPTConfig
+from shared.config import BigramConfig
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
-from tests.conftest import run_module, tiny_text
+from tests.helpers.cli import run_module, tiny_text
+from tests.helpers.models import sharp_gpt
 
 PROMPT = "¿Qué tal, Ñandú? El niño"
 
 
-def sharp_gpt(attention: str = "sdpa", n_layer: int = 2, n_head: int = 3) -> GPT:
-    """Un GPT al azar con consultas y claves grandes: atención picuda, lejos de la uniforme
-    (con pesos casi iguales, una prueba no distinguiría los pesos buenos de una media)."""
-    torch.manual_seed(0)
-    tok = CharTokenizer.from_text(tiny_text(1))
-    config = GPTConfig(
-        vocab_size=tok.vocab_size, block_size=32, n_embd=24, n_head=n_head,
-        n_layer=n_layer, attention=attention,
+def gpt(attention: str = "sdpa", n_layer: int = 2, n_head: int = 3) -> GPT:
+    """Un GPT afilado (tests/helpers/models.py): atención picuda, lejos de la uniforme (con pesos
+    casi iguales, una prueba no distinguiría los pesos buenos de una media)."""
+    return sharp_gpt(
+        tokenizer().vocab_size, block_size=32, n_embd=24, n_head=n_head, n_layer=n_layer,
+        attention=attention,
     )  # fmt: skip
-    model = GPT(config)
-    with torch.no_grad():
-        for block in model.blocks:
-            block.attn.qkv.weight.mul_(8.0)
-    return model.eval()
 
 
 def tokenizer() -> CharTokenizer:
@@ -41,7 +35,7 @@ def tokenizer() -> CharTokenizer:
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
 def test_rows_sum_to_one_and_the_future_is_zero(attention: str) -> None:
-    amap = attention_map(sharp_gpt(attention), tokenizer(), PROMPT)
+    amap = attention_map(gpt(attention), tokenizer(), PROMPT)
     t = len(PROMPT)
     assert amap.chars == list(PROMPT)
     assert (amap.n_layer, amap.n_head) == (2, 3)
@@ -59,7 +53,7 @@ def test_rows_sum_to_one_and_the_future_is_zero(attention: str) -> None:
 def test_weights_reproduce_the_output_the_model_really_computed() -> None:
     """Con los pesos del mapa y los valores v de cada capa se recompone la salida de la
     atención que calculó el modelo en una pasada normal (sdpa, sin grabar nada)."""
-    model = sharp_gpt("sdpa")
+    model = gpt("sdpa")
     tok = tokenizer()
     idx = torch.tensor([tok.encode(PROMPT)])
     seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -93,9 +87,9 @@ def test_bigram_and_bad_prompts_are_clear_errors() -> None:
     with pytest.raises(AttentionMapError, match="bigrama no tiene atención"):
         attention_map(bigram, tok, PROMPT)
     with pytest.raises(AttentionMapError, match="block_size"):
-        attention_map(sharp_gpt(), tok, "a" * 40)
+        attention_map(gpt(), tok, "a" * 40)
     with pytest.raises(AttentionMapError, match="vacío"):
-        attention_map(sharp_gpt(), tok, "")
+        attention_map(gpt(), tok, "")
 
 
 def test_cli_draws_the_grid(tiny_checkpoint: Path, tmp_path: Path) -> None:

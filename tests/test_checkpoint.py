@@ -21,8 +21,8 @@ from shared.config import GPTConfig
 from shared.errors import CheckpointError
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
-from tests.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
-from tests.conftest import TINY_GPT_ARGS, run_module
+from tests.helpers.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
+from tests.helpers.cli import TINY_GPT_ARGS, run_module
 
 
 def make_ckpt(step: int = 10) -> Checkpoint:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from shared.checkpoint import load_checkpoint
-from tests.conftest import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
+from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 
 
 def assert_clean_error(proc, code, *fragments):

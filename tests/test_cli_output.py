@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
+from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 from trainer.numbers import fmt_float, fmt_int
 
 CLIS = ("trainer", "trainer.generate", "trainer.evaluate", "bench")

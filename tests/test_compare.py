@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from tests.conftest import ROOT, SUBPROCESS_ENV, run_module, tiny_text
+from tests.helpers.cli import ROOT, SUBPROCESS_ENV, run_module, tiny_text
 from trainer.compare.plan import FULL, QUICK, build_plan, settings_for
 from trainer.compare.runs import run_key
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.cli import ROOT
 
 CORPUS = ROOT / "data" / "tiny_spanish.txt"
 

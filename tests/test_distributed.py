@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from shared.checkpoint import load_checkpoint, load_model
-from tests.conftest import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
+from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 from trainer.distributed import rescale_grad_accum
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]

@@ -2,12 +2,17 @@ import pytest
 import torch
 
 from shared.bigram_model import BigramLanguageModel
-from shared.config import BigramConfig, GPTConfig
+from shared.config import BigramConfig
 from shared.engine import generate, stream_generate
 from shared.errors import ConfigError, TokenizerError
-from shared.sampling import SamplingParams, next_char_distribution
+from shared.sampling import (
+    SamplingParams,
+    make_generator,
+    next_char_distribution,
+    sample_next_char,
+)
 from shared.tokenizer import CharTokenizer
-from shared.transformer_model import GPT
+from tests.helpers.models import sharp_gpt
 
 TEXT = "¿Dónde está el pingüino? ¡En la cañada! «Sí», dijo.\n"
 
@@ -19,8 +24,24 @@ def tok():
 
 @pytest.fixture(scope="module")
 def gpt(tok):
-    torch.manual_seed(3)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_embd=32, n_head=4, n_layer=2))
+    # Afilado: el carácter siguiente depende mucho del contexto, así que una caché que mirase
+    # solo el carácter nuevo (o posiciones equivocadas) cambiaría el texto.
+    return sharp_gpt(tok.vocab_size, seed=3, block_size=32, n_embd=32, n_head=4, n_layer=2)
+
+
+@pytest.fixture(scope="module")
+def bigram(tok):
+    """Un bigrama entrenado de verdad (la tabla en cero daría la uniforme: cualquier fila de la
+    tabla, o ninguna, sortearía lo mismo)."""
+    torch.manual_seed(0)
+    model = BigramLanguageModel(BigramConfig(vocab_size=tok.vocab_size, block_size=32))
+    ids = torch.tensor([tok.encode(TEXT * 4)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.3)
+    for _ in range(60):
+        _, loss = model(ids[:, :-1], ids[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
     return model.eval()
 
 
@@ -50,6 +71,20 @@ def test_stream_equals_generate(gpt, tok):
     p = SamplingParams(max_new_tokens=40, seed=5, top_k=10)
     streamed = "".join(c.text for c in stream_generate(gpt, tok, "Sí", p))
     assert streamed == generate(gpt, tok, "Sí", p).text
+
+
+def test_greedy_is_the_argmax_of_the_full_uncached_forward(gpt, tok):
+    # La referencia, escrita aquí: la pasada completa del modelo sobre todo el texto (sin caché)
+    # y el carácter más probable. 6 + 25 caracteres caben en block_size=32: sin saltos de
+    # ventana. Falla si el paso con caché atiende solo al carácter nuevo.
+    ids = tok.encode("¡En la")
+    with torch.no_grad():
+        for _ in range(25):
+            logits, _ = gpt(torch.tensor([ids]))
+            ids.append(int(logits[0, -1].argmax()))
+    out = generate(gpt, tok, "¡En la", SamplingParams(max_new_tokens=25, temperature=0))
+    assert out.token_ids == ids[6:]
+    assert len(set(out.text)) > 1  # no es un carácter repetido: el contexto cuenta
 
 
 def test_greedy_is_deterministic_without_seed(gpt, tok):
@@ -100,10 +135,18 @@ def test_empty_prompt_starts_from_newline(gpt, tok):
     assert a == b
 
 
-def test_bigram_uses_the_same_sampler(tok):
-    model = BigramLanguageModel(BigramConfig(vocab_size=tok.vocab_size))
-    out = generate(model, tok, "¿", SamplingParams(max_new_tokens=20, seed=3))
-    assert len(out.text) == 20 and set(out.text) <= set(tok.chars)
+def test_bigram_uses_the_same_sampler(bigram, tok):
+    table = bigram.logits_table.weight.detach()
+    assert table.std() > 0.5  # entrenado: lejos de la tabla en cero (la uniforme)
+    params = SamplingParams(max_new_tokens=40, temperature=0.8, top_k=5, seed=3)
+    out = generate(bigram, tok, "¿", params)
+    # La referencia: el muestreador de la lección sobre la fila del último carácter.
+    generator, ids = make_generator(3), tok.encode("¿")
+    for _ in range(40):
+        ids.append(sample_next_char(table[ids[-1]], params, generator)[0])
+    assert out.token_ids == ids[1:]
+    greedy = generate(bigram, tok, "¿", SamplingParams(max_new_tokens=5, temperature=0))
+    assert greedy.token_ids[0] == int(table[tok.encode("¿")[0]].argmax())
 
 
 def test_unknown_prompt_characters_and_bad_params_fail_clearly(gpt, tok):

@@ -18,7 +18,7 @@ from shared.memory_budget import (
 )
 from shared.model_shapes import count_parameters, optimizer_group_shapes, weight_shapes
 from shared.models import build_model
-from tests.conftest import TINY_GPT_ARGS, run_module
+from tests.helpers.cli import TINY_GPT_ARGS, run_module
 
 CONFIGS = [
     ("gpt", GPTConfig(vocab_size=7, block_size=5, n_embd=8, n_head=2, n_layer=3)),

@@ -6,7 +6,7 @@ from shared.config import BigramConfig, GPTConfig
 from shared.errors import ConfigError
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
-from tests.conftest import tiny_text
+from tests.helpers.cli import tiny_text
 
 
 def small_gpt(attention: str = "sdpa", **kw) -> GPT:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.image import imread
 
-from tests.conftest import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
+from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 
 CURVE_SHAPE = (450, 800, 4)  # 8 × 4,5 pulgadas a 100 ppp, RGBA
 ORANGE = np.array([1.0, 0.498, 0.055])  # "C1" de matplotlib: el color de la segunda ejecución

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TINY_GPT_ARGS, run_module
+from tests.helpers.cli import TINY_GPT_ARGS, run_module
 from trainer.precision import bf16_verdict, cpu_flags
 
 # Flags de dos CPUs reales (recortados): una con AMX y otra con AVX512-BF16 sin AMX.

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from shared.checkpoint import load_checkpoint
-from tests.conftest import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
+from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 from trainer.run_target import place_run
 from trainer.settings import TrainSettings
 

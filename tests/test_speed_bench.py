@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_module
+from tests.helpers.cli import run_module
 
 
 def test_bench_quick_run_writes_every_section(tmp_path):

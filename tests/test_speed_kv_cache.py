@@ -14,10 +14,10 @@ import torch
 
 import shared.engine as engine
 import shared.generation as lesson
-from shared.config import GPTConfig
 from shared.sampling import SamplingParams
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
+from tests.helpers.models import sharp_gpt
 
 TEXT = "abcdefghijklmnopqrstuvwxyz áéíóúñ¿?¡!.,\n"
 BLOCK = 16
@@ -28,21 +28,9 @@ def tok() -> CharTokenizer:
     return CharTokenizer.from_text(TEXT)
 
 
-def sharp_gpt(tok: CharTokenizer, seed: int, **overrides: object) -> GPT:
-    """GPT diminuto con pesos grandes: la atención es muy selectiva y los logits dependen mucho
-    del contexto, así que una caché con posiciones viejas o mal colocadas cambiaría el resultado.
-    """
-    torch.manual_seed(seed)
-    config = dict(vocab_size=tok.vocab_size, block_size=BLOCK, n_embd=32, n_head=4, n_layer=2)
-    model = GPT(GPTConfig(**{**config, **overrides}))  # type: ignore[arg-type]
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.4)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def gpt(tok: CharTokenizer) -> GPT:
-    return sharp_gpt(tok, seed=11)
+    return sharp_gpt(tok.vocab_size, block_size=BLOCK, seed=11)
 
 
 def forced_logits(
@@ -81,7 +69,7 @@ def forced_logits(
     ids=["sdpa", "sin-sesgos", "manual"],
 )
 def test_engine_logits_match_the_lesson_across_several_window_jumps(tok, monkeypatch, overrides):
-    model = sharp_gpt(tok, seed=5, **overrides)
+    model = sharp_gpt(tok.vocab_size, block_size=BLOCK, seed=5, **overrides)
     ids = tok.encode((TEXT * 4)[: 3 + 5 * BLOCK])  # la ventana salta cada BLOCK // 2 caracteres
     plain = forced_logits(monkeypatch, model, tok, ids, use_cache=False, reference=True)
     cached = forced_logits(monkeypatch, model, tok, ids, use_cache=True, reference=True)
@@ -120,7 +108,7 @@ def test_engine_text_is_the_reference_loop_text(gpt, tok, params, use_cache):
 
 def test_engine_follows_weights_that_moved(tok, monkeypatch):
     """El motor guarda vistas de los pesos: si el modelo cambia de memoria, no usa las viejas."""
-    model = sharp_gpt(tok, seed=6)
+    model = sharp_gpt(tok.vocab_size, block_size=BLOCK, seed=6)
     ids = tok.encode("hola mundo, ¿qué tal?")
 
     def both() -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS
+from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS
 from trainer import threads
 from trainer.threads import ThreadTuner, candidates
 

@@ -7,7 +7,7 @@ import torch
 
 from shared.checkpoint import load_checkpoint
 from shared.tokenizer import CharTokenizer
-from tests.conftest import ROOT, run_module
+from tests.helpers.cli import ROOT, run_module
 from trainer.data import read_text, split_ids
 from trainer.loop import Trainer
 from trainer.resume import load_resume_state

@@ -8,7 +8,7 @@ import pytest
 
 from shared.errors import ConfigError
 from shared.sampling import SamplingParams
-from tests.conftest import run_module
+from tests.helpers.cli import run_module
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from dockerlib import docker
+
+from tests.helpers.dockerlib import docker
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dockerlib import (
+
+from tests.helpers.checkpoints import train_tiny
+from tests.helpers.dockerlib import (
     ROOT,
     TINY_TRAINING,
     Project,
@@ -208,16 +210,7 @@ def test_server_container_serves_a_natively_trained_checkpoint(
     # Lo que hace `make train` (la misma CLI, un modelo diminuto), en una carpeta del host.
     ckpt_dir = tmp_path / "checkpoints"
     (ckpt_dir / "gpt").mkdir(parents=True)  # make train escribe en checkpoints/gpt
-    args = ["--model", "gpt", "--data", "data/tiny_spanish.txt",
-            "--checkpoint-dir", str(ckpt_dir / "gpt"),
-            "--run-name", "nativo", "--max-steps", "20", "--n-embd", "32", "--n-head", "2",
-            "--n-layer", "1", "--block-size", "32", "--batch-size", "8", "--eval-interval", "20",
-            "--eval-iters", "2", "--no-progress"]  # fmt: skip
-    subprocess.run(
-        [sys.executable, "-m", "trainer", *args], cwd=ROOT, check=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-    )  # fmt: skip
+    train_tiny(ckpt_dir / "gpt", "nativo", max_steps=20)
     # pytest crea sus carpetas temporales con permisos 700; una carpeta normal (umask 022) es 755
     # y sus checkpoints 644: el usuario `app` del contenedor los lee aunque sean de otro usuario.
     tmp_path.chmod(0o755)

@@ -17,7 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dockerlib import ROOT, SERVER_IMAGE, TINY_TRAINING, TRAINER_IMAGE, Project, docker, run
+
+from tests.helpers.dockerlib import (
+    ROOT,
+    SERVER_IMAGE,
+    TINY_TRAINING,
+    TRAINER_IMAGE,
+    Project,
+    docker,
+    run,
+)
 
 pytestmark = pytest.mark.docker
 

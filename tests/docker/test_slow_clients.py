@@ -9,8 +9,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from dockerlib import TINY_TRAINING, Project, generate_until_ok
-from slow_clients import PROBES, measure
+
+from tests.helpers.dockerlib import TINY_TRAINING, Project, generate_until_ok
+from tests.helpers.slow_clients import PROBES, measure
 
 pytestmark = pytest.mark.docker
 

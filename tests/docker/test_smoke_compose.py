@@ -13,7 +13,8 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from dockerlib import ROOT, Project, clean_env, poll
+
+from tests.helpers.dockerlib import ROOT, Project, clean_env, poll
 
 pytestmark = pytest.mark.docker
 

@@ -13,8 +13,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from dockerlib import Project, docker, http, poll
 from test_smoke_compose import make_smoke
+
+from tests.helpers.dockerlib import Project, docker, http, poll
 
 pytestmark = pytest.mark.docker
 

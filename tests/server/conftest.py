@@ -1,16 +1,17 @@
-"""Fixtures del servidor: un checkpoint diminuto por sesión y el servidor principal compartido."""
+"""Fixtures del servidor: un checkpoint diminuto por sesión y el servidor principal compartido.
+Los ayudantes (lanzador, lector SSE, forma de los errores) están en tests/helpers."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from srv_helpers import DATA, ROOT, ServerProcess, python_env, train_tiny
+
+from tests.helpers.checkpoints import train_tiny
+from tests.helpers.server import ACCESS_LOG_FORMAT, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +31,11 @@ def checkpoint(checkpoint_dir: Path) -> Path:
 def server(
     checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """El servidor principal: 2 workers, sin clave, límites pequeños para poder probarlos."""
+    """El servidor principal: 2 workers, sin clave, límites pequeños para poder probarlos. Su
+    registro de accesos dice qué worker (pid) atendió cada petición con cabecera X-Prueba."""
     srv = ServerProcess(
         tmp_path_factory.mktemp("servidor"),
+        args=("--access-logformat", ACCESS_LOG_FORMAT),
         CHECKPOINT_DIR=str(checkpoint_dir),
         WEB_CONCURRENCY="2",
         GUNICORN_THREADS="6",
@@ -66,13 +69,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Pa
     shutil.copy(checkpoint.with_name("tiny.metrics.jsonl"), d / "tiny.metrics.jsonl")
     for i in (1, 2, 3):
         shutil.copy(checkpoint, d / f"copia-{i}.pt")
-    cmd = [
-        sys.executable, "-m", "trainer", "--model", "bigram", "--data", str(DATA),
-        "--max-steps", "30", "--eval-interval", "30", "--eval-iters", "1",
-        "--checkpoint-dir", str(d), "--run-name", "bigrama", "--no-progress",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=python_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    train_tiny(d, "bigrama", max_steps=30, model="bigram")
     time.sleep(0.05)  # ctime distinto: gpt-b llega el último
     train_tiny(d, "gpt-b", max_steps=10)
     return d

@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 import requests
 import torch
-from srv_helpers import ROOT, ServerProcess, python_env
 
 from shared.checkpoint import load_model
+from tests.helpers.cli import ROOT
+from tests.helpers.server import ServerProcess, python_env
 
 GOLDEN = ROOT / "tests" / "golden"
 MODELS = ("gpt", "bigram")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from srv_helpers import PROMPT, ROOT, ServerProcess, python_env, read_sse
 
 from shared.checkpoint import load_checkpoint
+from tests.helpers.cli import ROOT
+from tests.helpers.server import PROMPT, ServerProcess, python_env
+from tests.helpers.sse import read_sse
 
 BASE = {"prompt": PROMPT, "max_new_tokens": 80, "temperature": 0.8, "top_k": 20, "seed": 7}
 
@@ -40,13 +43,15 @@ def test_info_describes_model_vocab_and_limits(server: ServerProcess, checkpoint
     assert info["auth_required"] is False
 
 
-def test_generate_returns_text_model_usage_timings(server: ServerProcess) -> None:
+def test_generate_returns_text_model_usage_timings(server: ServerProcess, checkpoint: Path) -> None:
     resp = server.post("/generate", BASE)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert len(body["text"]) == 80
+    val_loss = load_checkpoint(checkpoint).val_loss
+    assert val_loss is not None and val_loss > 0  # el de la evaluación del paso 40
     assert body["model"] == {
-        "name": "tiny", "type": "gpt", "step": 40, "val_loss": body["model"]["val_loss"]
+        "name": "tiny", "type": "gpt", "step": 40, "val_loss": pytest.approx(val_loss)
     }  # fmt: skip
     assert body["usage"] == {"prompt_chars": len(PROMPT), "generated_chars": 80}
     assert body["timings"]["total_ms"] > 0 and body["timings"]["chars_per_second"] > 0
@@ -55,11 +60,24 @@ def test_generate_returns_text_model_usage_timings(server: ServerProcess) -> Non
 
 
 def test_same_seed_same_text_on_every_worker(server: ServerProcess) -> None:
-    # Seis peticiones reparten entre los dos workers: todas deben dar el mismo texto.
-    texts = {server.post("/generate", BASE).json()["text"] for _ in range(6)}
-    assert len(texts) == 1
+    # gunicorn no reparte por turnos: se piden tandas de 4 a la vez hasta que los dos workers
+    # han respondido (el registro de accesos dice qué pid atendió cada una), con un tope.
+    texts: dict[int, set[str]] = {}
+    for batch in range(15):
+        tags = [f"misma-semilla-{batch}-{i}" for i in range(4)]
+        with ThreadPoolExecutor(len(tags)) as pool:
+            bodies = list(pool.map(
+                lambda tag: server.post("/generate", BASE, headers={"X-Prueba": tag}).json(),
+                tags,
+            ))  # fmt: skip
+        for tag, body in zip(tags, bodies, strict=True):
+            texts.setdefault(server.worker_pid(tag), set()).add(body["text"])
+        if len(texts) == 2:
+            break
+    assert len(texts) == 2, f"solo respondió el worker {set(texts)}"
+    assert len(set().union(*texts.values())) == 1, texts  # el mismo texto en los dos
     other = server.post("/generate", {**BASE, "seed": 8}).json()["text"]
-    assert other not in texts
+    assert other not in texts.popitem()[1]
 
 
 def test_random_seed_is_reported_and_reproducible(server: ServerProcess) -> None:

@@ -8,7 +8,6 @@ generación. Cada texto debe ser idéntico al que da ``stream_generate`` con esa
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -21,11 +20,13 @@ from typing import Any
 import pytest
 import requests
 import torch
-from srv_helpers import ROOT, ServerProcess, python_env, read_sse
 
 from shared.checkpoint import load_model
 from shared.engine import stream_generate
 from shared.sampling import SamplingParams
+from tests.helpers.cli import ROOT
+from tests.helpers.server import ServerProcess, python_env
+from tests.helpers.sse import iter_sse, read_sse
 
 # Prompts de distintas longitudes, con caracteres del texto de entrenamiento. El último pasa del
 # block_size (32) del checkpoint diminuto: se recorta igual que al generar en solitario.
@@ -109,20 +110,6 @@ def post_case(srv: ServerProcess, case: dict[str, Any], stream: bool) -> tuple[s
     return text, top
 
 
-def events_as_they_come(resp: requests.Response) -> Iterator[tuple[str, Any]]:
-    """Como read_sse, pero entrega cada evento en cuanto llega."""
-    name, data = "message", []
-    for line in resp.iter_lines(decode_unicode=True):
-        if line == "":
-            if data:
-                yield name, json.loads("\n".join(data))
-            name, data = "message", []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-
-
 def metric(srv: ServerProcess, name: str) -> float:
     """Valor de una serie de /metrics sin etiquetas (o con las que se indiquen en ``name``)."""
     text = srv.get("/metrics").text
@@ -190,7 +177,7 @@ def test_requests_joining_mid_generation(batch_server: ServerProcess, solo) -> N
                 batch_server.url("/generate"), json={**a_case, "stream": True}, stream=True,
                 timeout=120,
             )  # fmt: skip
-            for name, data in events_as_they_come(resp):
+            for name, data in iter_sse(resp.iter_lines(decode_unicode=True)):
                 if name == "message":
                     received.append(data["text"])
                 elif name == "done":
@@ -218,27 +205,50 @@ def test_requests_joining_mid_generation(batch_server: ServerProcess, solo) -> N
 
 
 def test_completions_with_several_choices_join_the_batch(batch_server: ServerProcess, solo) -> None:
-    body = {"prompt": "Hola", "max_tokens": 70, "temperature": 0.8, "top_p": 0.9, "seed": 40}
+    # Una generación larguísima (L) ocupa el lote; mientras sigue, llegan a la vez dos
+    # peticiones /v1/completions con n=2. Con lotes, cada carácter de sus 4 muestras sale en un
+    # paso compartido con L: al menos 2 × 70 pasos con 2 filas o más. Sin lotes (BATCHING=0)
+    # los textos serían los mismos, pero ningún paso tendría compañía.
+    body = {"prompt": "Hola", "max_tokens": 70, "temperature": 0.8, "top_p": 0.9}
+    before = steps_with_company(batch_server)
+    long = requests.post(
+        batch_server.url("/generate"),
+        json={"prompt": "Hola", "max_new_tokens": 1_000_000, "stream": True, "seed": 39},
+        stream=True, timeout=60,
+    )  # fmt: skip
     results: list[Any] = [None, None]
+    barrier = threading.Barrier(2)
 
     def client(i: int) -> None:
-        resp = requests.post(
+        barrier.wait()
+        results[i] = requests.post(
             batch_server.url("/v1/completions"), json={**body, "n": 2, "seed": 40 + 10 * i},
             timeout=120,
         )  # fmt: skip
-        results[i] = resp
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    try:
+        assert long.status_code == 200
+        events = iter_sse(long.iter_lines(decode_unicode=True))
+        assert next(events)[0] == "message"  # L ya genera dentro del lote
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert next(events)[0] == "message"  # L sigue generando: no terminó antes que ellas
+    finally:
+        long.close()  # el cliente se va: L sale del lote
     for i, resp in enumerate(results):
         assert resp is not None and resp.status_code == 200, resp
         choices = resp.json()["choices"]
+        assert len(choices) == 2
         for j, choice in enumerate(choices):
             case = {"prompt": "Hola", "max_new_tokens": 70, "temperature": 0.8, "top_p": 0.9}
             assert choice["text"] == solo({**case, "seed": 40 + 10 * i + j})[0]
+    assert steps_with_company(batch_server) - before >= 2 * 70
+    batch_server.wait_until(
+        lambda: metric(batch_server, "llm_batch_rows_active") == 0, what="lote vacío al final"
+    )
 
 
 def test_server_text_matches_cli_under_load(batch_server: ServerProcess, checkpoint: Path) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from srv_helpers import ServerProcess
+
+from tests.helpers.server import ServerProcess
 
 pytestmark = pytest.mark.browser
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from srv_helpers import ServerProcess, python_env
 
 from server.settings import Settings
 from shared.errors import ConfigError
+from tests.helpers.server import ServerProcess, python_env
 
 
 def test_favicon_exists(server: ServerProcess) -> None:

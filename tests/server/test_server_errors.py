@@ -1,5 +1,8 @@
 """Entradas malas, límites y autenticación: siempre la misma forma de error, en español, y el
-servidor sigue sirviendo la petición siguiente."""
+servidor sigue sirviendo la petición siguiente.
+
+Las tablas grandes, en proceso (cliente de pruebas de Flask); unos casos de cada una, la clave
+de API y la sobrecarga, por el servidor real (gunicorn detrás del frente)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,12 @@ from typing import Any
 
 import pytest
 import requests
-from srv_helpers import PROMPT, ServerProcess, assert_error
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server.app import create_app
+from server.settings import Settings
+from tests.helpers.server import PROMPT, ServerProcess, assert_error
 
 JSON = {"Content-Type": "application/json"}
 OK = {"prompt": PROMPT, "max_new_tokens": 5, "seed": 1}
@@ -58,6 +66,72 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
 ]
 
 
+# Las tablas van en proceso, con el cliente de pruebas de Flask sobre la misma aplicación que
+# sirve gunicorn (``create_app``): es la aplicación la que valida, y así cada caso tarda
+# milisegundos. Unos pocos casos representativos pasan además por el servidor real (abajo).
+@pytest.fixture(scope="module")
+def app(checkpoint_dir: Path) -> Flask:
+    # Los mismos límites que el servidor principal de tests/server/conftest.py.
+    settings = Settings(
+        checkpoint_dir=checkpoint_dir, max_new_tokens=300, max_prompt_chars=200,
+        max_body_bytes=4096, reload_interval=0,
+    )  # fmt: skip
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as c:
+        yield c
+    # Tras cada error, la aplicación atiende la siguiente petición con normalidad.
+    with app.test_client() as c:
+        resp = c.post("/generate", json=OK)
+        assert resp.status_code == 200 and len(resp.get_json()["text"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "headers", "status", "type_", "param"),
+    [pytest.param(*case[1:], id=case[0]) for case in RAW_CASES],
+)
+def test_malformed_bodies(
+    client: FlaskClient, path: str, raw: bytes, headers: dict[str, str], status: int, type_: str,
+    param: str | None,
+) -> None:  # fmt: skip
+    assert_error(client.post(path, data=raw, headers=headers), status, type_, param)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param", "fragment"),
+    [pytest.param(*case[1:], id=case[0]) for case in FIELD_CASES],
+)
+def test_invalid_fields(
+    client: FlaskClient, path: str, body: dict, param: str, fragment: str
+) -> None:
+    err = assert_error(client.post(path, json=body), 422, "validation_error", param)
+    assert fragment in err["message"], err["message"]
+
+
+def test_body_over_size_limit(client: FlaskClient) -> None:
+    body = json.dumps({"prompt": "a" * 5000}).encode()  # max_body_bytes=4096
+    err = assert_error(client.post("/generate", data=body, headers=JSON), 413, "payload_too_large")
+    assert "4096" in err["message"]
+
+
+def test_unknown_route_and_wrong_method(client: FlaskClient) -> None:
+    err = assert_error(client.get("/no/existe"), 404, "not_found")
+    assert "/no/existe" in err["message"]
+    resp = client.get("/generate")
+    err = assert_error(resp, 405, "method_not_allowed")
+    assert "POST" in resp.headers["Allow"] and "GET" in err["message"]
+    assert_error(client.delete("/health"), 405, "method_not_allowed")
+
+
+# --- Unos casos por el servidor real: el frente y gunicorn entregan lo mismo ----------------
+
+RAW_BY_ID = {case[0]: case[1:] for case in RAW_CASES}
+FIELDS_BY_ID = {case[0]: case[1:] for case in FIELD_CASES}
+
+
 @pytest.fixture
 def still_serving(server: ServerProcess) -> Iterator[None]:
     yield
@@ -67,43 +141,32 @@ def still_serving(server: ServerProcess) -> Iterator[None]:
     assert resp.status_code == 200 and len(resp.json()["text"]) == 5
 
 
-@pytest.mark.parametrize(
-    ("path", "raw", "headers", "status", "type_", "param"),
-    [pytest.param(*case[1:], id=case[0]) for case in RAW_CASES],
-)
-def test_malformed_bodies(
-    server: ServerProcess, still_serving: None, path: str, raw: bytes,
-    headers: dict[str, str], status: int, type_: str, param: str | None,
-) -> None:  # fmt: skip
+@pytest.mark.parametrize("case", ["json-roto", "no-utf8", "texto-plano", "sin-tipo"])
+def test_malformed_bodies_through_gunicorn(
+    server: ServerProcess, still_serving: None, case: str
+) -> None:
+    path, raw, headers, status, type_, param = RAW_BY_ID[case]
     resp = requests.post(server.url(path), data=raw, headers=headers, timeout=30)
     assert_error(resp, status, type_, param)
 
 
-@pytest.mark.parametrize(
-    ("path", "body", "param", "fragment"),
-    [pytest.param(*case[1:], id=case[0]) for case in FIELD_CASES],
-)
-def test_invalid_fields(
-    server: ServerProcess, still_serving: None, path: str, body: dict, param: str, fragment: str
+@pytest.mark.parametrize("case", ["campo-extra", "tokens-sobre-tope", "fuera-vocab", "oa-n"])
+def test_invalid_fields_through_gunicorn(
+    server: ServerProcess, still_serving: None, case: str
 ) -> None:
+    path, body, param, fragment = FIELDS_BY_ID[case]
     err = assert_error(server.post(path, body), 422, "validation_error", param)
     assert fragment in err["message"], err["message"]
 
 
-def test_body_over_size_limit(server: ServerProcess, still_serving: None) -> None:
+def test_size_route_and_method_through_gunicorn(server: ServerProcess, still_serving: None) -> None:
     body = json.dumps({"prompt": "a" * 5000}).encode()  # MAX_BODY_BYTES=4096
     resp = requests.post(server.url("/generate"), data=body, headers=JSON, timeout=30)
-    err = assert_error(resp, 413, "payload_too_large")
-    assert "4096" in err["message"]
-
-
-def test_unknown_route_and_wrong_method(server: ServerProcess, still_serving: None) -> None:
-    err = assert_error(server.get("/no/existe"), 404, "not_found")
-    assert "/no/existe" in err["message"]
+    assert "4096" in assert_error(resp, 413, "payload_too_large")["message"]
+    assert "/no/existe" in assert_error(server.get("/no/existe"), 404, "not_found")["message"]
     resp = server.get("/generate")
-    err = assert_error(resp, 405, "method_not_allowed")
-    assert "POST" in resp.headers["Allow"] and "GET" in err["message"]
-    assert_error(requests.delete(server.url("/health"), timeout=30), 405, "method_not_allowed")
+    assert_error(resp, 405, "method_not_allowed")
+    assert "POST" in resp.headers["Allow"]
 
 
 # --- clave de API y sobrecarga: un servidor aparte con 1 worker y 1 plaza de generación ------

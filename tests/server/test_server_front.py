@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from srv_helpers import PROMPT, ServerProcess, assert_error
+
+from tests.helpers.server import PROMPT, ServerProcess, assert_error
 
 KEY = "clavé-ñ"
 CLIENT_TIMEOUT = 2.0

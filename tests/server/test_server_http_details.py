@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from srv_helpers import PROMPT
 
 from server.app import create_app
 from server.settings import Settings
+from tests.helpers.server import PROMPT
 
 KEY = "clavé-ñ"
 MAX_BODY = 8192

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from srv_helpers import ROOT, ServerProcess, assert_error, python_env
 
 from server.settings import Settings
 from shared.attention_map import attention_map
 from shared.checkpoint import load_model
+from tests.helpers.cli import ROOT
+from tests.helpers.server import ServerProcess, assert_error, python_env
 
 GEN = {"prompt": "Hola", "max_new_tokens": 60, "temperature": 0.9, "seed": 11}
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from srv_helpers import ServerProcess, python_env
+from tests.helpers.server import ServerProcess, python_env
 
 # Pocos ejemplos por operación y semilla fija: cubre los límites de cada campo (fase de
 # cobertura) y algo de datos aleatorios, en unos segundos y de forma reproducible.

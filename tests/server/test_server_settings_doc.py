@@ -13,11 +13,12 @@ import subprocess
 import sys
 
 import pytest
-from srv_helpers import ROOT, python_env
 
 from server import settings_doc
 from server.settings import VARIABLES, Settings, Var, default_workers, flag, path, text
 from shared.errors import ConfigError
+from tests.helpers.cli import ROOT
+from tests.helpers.server import python_env
 
 
 def test_settings_has_one_field_per_variable() -> None:

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from srv_helpers import ROOT, ServerProcess, python_env
 
 from server.cpus import cgroup_cpu_limit
 from server.launcher import GUNICORN_IMPORT_VARS
 from server.settings import VARIABLES
+from tests.helpers.cli import ROOT
+from tests.helpers.server import ServerProcess, python_env
 
 
 def documented_variables() -> list[str]:

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slow_clients import PROBES, measure
-from srv_helpers import ServerProcess
+
+from tests.helpers.server import ServerProcess
+from tests.helpers.slow_clients import PROBES, measure
 
 CLIENT_TIMEOUT = 4.0
 MARGIN = 3.0  # holgura para una máquina compartida y cargada

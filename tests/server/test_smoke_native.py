@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from srv_helpers import ROOT, ServerProcess, python_env
+
+from tests.helpers.cli import ROOT
+from tests.helpers.server import ServerProcess, python_env
 
 SMOKE = ROOT / "docker" / "smoke.sh"
 

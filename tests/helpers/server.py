@@ -1,5 +1,5 @@
-"""Utilidades de las pruebas del servidor: entrenar un checkpoint diminuto con la CLI real y
-lanzar el servidor real (``python -m server`` → gunicorn) en un puerto libre de loopback.
+"""El servidor real en las pruebas (``python -m server`` → gunicorn) en un puerto libre de
+loopback, y la forma única de sus errores.
 
 El lanzador es ``server/process.py`` (el mismo que usa el benchmark): PORT=0, el puerto leído
 del registro de gunicorn, un directorio de trabajo propio y la lista única de variables.
@@ -7,12 +7,8 @@ del registro de gunicorn, un directorio de trabajo propio y la lista única de v
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -20,31 +16,19 @@ import requests
 from server import process as launcher
 from server.process import server_env
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "data" / "tiny_spanish.txt"
-PROMPT = "Hola"
+PROMPT = "Hola"  # todos sus caracteres están en el vocabulario de data/tiny_spanish.txt
+
+# El formato de accesos de gunicorn más el pid del worker que respondió y la cabecera X-Prueba
+# de la petición: así una prueba sabe qué worker atendió cada petición suya.
+ACCESS_LOG_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" pid=%(p)s prueba=%({x-prueba}i)s'
+)
 
 
 def python_env(**extra: str) -> dict[str, str]:
     """El entorno de un proceso hijo sin las variables del servidor (las de la lista única de
     ``server/process.py``), más ``extra``."""
     return server_env(**extra)
-
-
-def train_tiny(directory: Path, run_name: str = "tiny", max_steps: int = 40) -> Path:
-    """Entrena un GPT diminuto con ``python -m trainer`` (unos segundos) y devuelve el .pt."""
-    cmd = [
-        sys.executable, "-m", "trainer", "--model", "gpt", "--data", str(DATA),
-        "--max-steps", str(max_steps), "--n-embd", "32", "--n-head", "2", "--n-layer", "1",
-        "--block-size", "32", "--batch-size", "8", "--eval-interval", "20", "--eval-iters", "2",
-        "--checkpoint-dir", str(directory), "--run-name", run_name, "--no-progress",
-        "--seed", "1337",
-    ]  # fmt: skip
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=python_env(), capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, f"el entrenamiento falló:\n{proc.stdout}\n{proc.stderr}"
-    return directory / f"{run_name}.pt"
 
 
 class ServerProcess(launcher.ServerProcess):
@@ -69,6 +53,20 @@ class ServerProcess(launcher.ServerProcess):
             time.sleep(0.1)
         raise AssertionError(f"no se cumplió a tiempo: {what}\n{self.log()[-4000:]}")
 
+    def worker_pid(self, tag: str, timeout: float = 30) -> int:
+        """El pid del worker que atendió la petición con ``X-Prueba: tag`` (servidor lanzado con
+        ``args=("--access-logformat", ACCESS_LOG_FORMAT)``). gunicorn escribe la línea al
+        terminar la respuesta, quizá un instante después de que la reciba el cliente."""
+        pattern = re.compile(rf"pid=<(\d+)> prueba={re.escape(tag)}$", re.MULTILINE)
+        found: list[int] = []
+
+        def seen() -> bool:
+            found[:] = [int(pid) for pid in pattern.findall(self.log())]
+            return bool(found)
+
+        self.wait_until(seen, timeout=timeout, what=f"la línea de acceso de {tag}")
+        return found[0]
+
     def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
         return requests.post(self.url(path), json=body, timeout=60, **kwargs)
 
@@ -76,31 +74,14 @@ class ServerProcess(launcher.ServerProcess):
         return requests.get(self.url(path), timeout=60, **kwargs)
 
 
-def read_sse(resp: requests.Response) -> list[tuple[str, Any]]:
-    """Lee una respuesta text/event-stream entera: [(evento, datos), ...]."""
-    assert resp.headers["Content-Type"].startswith("text/event-stream")
-    events: list[tuple[str, Any]] = []
-    name, data = "message", []
-    for line in resp.iter_lines(decode_unicode=True):
-        if line == "":
-            if data:
-                raw = "\n".join(data)
-                events.append((name, raw if raw == "[DONE]" else json.loads(raw)))
-            name, data = "message", []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-    return events
-
-
-def assert_error(
-    resp: requests.Response, status: int, type_: str, param: str | None = None
-) -> dict:
-    """Comprueba la forma única de los errores y devuelve su cuerpo."""
-    assert resp.status_code == status, resp.text
+def assert_error(resp: Any, status: int, type_: str, param: str | None = None) -> dict:
+    """Comprueba la forma única de los errores y devuelve su cuerpo. Vale para una respuesta de
+    ``requests`` (servidor real) y para una del cliente de pruebas de Flask (en proceso)."""
+    in_process = hasattr(resp, "get_json")
+    text = resp.get_data(as_text=True) if in_process else resp.text
+    assert resp.status_code == status, text
     assert resp.headers["Content-Type"].startswith("application/json"), resp.headers
-    body = resp.json()
+    body = resp.get_json() if in_process else resp.json()
     assert set(body) == {"error"}, body
     err = body["error"]
     assert set(err) == {"code", "type", "message", "param"}, err
