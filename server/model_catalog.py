@@ -36,7 +36,7 @@ log = logging.getLogger("server")
 
 MAX_EXTRA_MODELS = 2  # modelos cargados por worker además del que se sirve por defecto
 METRICS_SUFFIX = ".metrics.jsonl"  # lo escribe el entrenador junto a <run>.pt
-SIBLING_SEPARATOR = ":"  # "bigram:<fichero>": nunca aparece en un id de CHECKPOINT_DIR listado
+SIBLING_SEPARATOR = ":"  # "bigram:<fichero>" (si choca con un fichero de CHECKPOINT_DIR, gana ese)
 
 
 def model_folders(directory: Path) -> list[tuple[str, Path]]:
