@@ -1,14 +1,21 @@
-"""Todos los checkpoints de CHECKPOINT_DIR, para elegir con cuál generar (``"model"``).
+"""Todos los checkpoints que se pueden elegir con ``"model"``: los de CHECKPOINT_DIR y los de
+las carpetas hermanas de los otros modelos.
 
-El identificador de un modelo es el nombre de su fichero sin ``.pt``. Un nombre pedido por un
-cliente solo se compara con esta lista: nunca se usa como ruta, así que ``../algo`` o
-``/etc/passwd`` simplemente no están y dan 404.
+Un modelo por carpeta (``make train`` escribe en ``checkpoints/gpt``, ``make train-bigram`` en
+``checkpoints/bigram``): si CHECKPOINT_DIR se llama como un tipo de modelo, también se listan
+las carpetas de los demás tipos que hay a su lado, para comparar el bigrama con el GPT sin
+moverlos de sitio. El identificador de un modelo de CHECKPOINT_DIR es el nombre de su fichero
+sin ``.pt``; el de una carpeta hermana lleva delante el nombre de la carpeta y dos puntos
+(``bigram:bigram-20260101-120000``). Un nombre pedido por un cliente solo se compara con esta
+lista: nunca se usa como ruta, así que ``../algo``, ``bigram/algo`` o ``/etc/passwd``
+simplemente no están y dan 404.
 
-Sin ``"model"`` se usa el que sirve ``ModelStore`` (el último utilizable, como siempre). Los
-demás se cargan bajo demanda y se guardan en una caché LRU de ``MAX_EXTRA_MODELS`` entradas por
-worker (un ajuste de server/settings.py): al cargar uno más, sale el que lleva más tiempo sin
+Sin ``"model"`` se usa el que sirve ``ModelStore`` (el último utilizable de CHECKPOINT_DIR,
+como siempre). Los demás se cargan bajo demanda y se guardan en una caché LRU de
+``MAX_EXTRA_MODELS`` entradas por worker: al cargar uno más, sale el que lleva más tiempo sin
 usarse. Los metadatos de la lista (tipo, paso, pérdida) se leen una vez por fichero y se
-recuerdan mientras el fichero no cambie.
+recuerdan mientras el fichero no cambie; un fichero que no se puede leer o que falla al
+cargarse se anota en el registro y deja de listarse mientras siga igual, en cualquier carpeta.
 """
 
 from __future__ import annotations
@@ -22,11 +29,25 @@ from pathlib import Path
 from server.errors import APIError
 from server.model_store import FileKey, LoadedModel, ModelStore, _file_key, load_and_validate
 from shared.checkpoint import list_checkpoints, load_checkpoint_file
+from shared.config import MODEL_TYPES
 from shared.errors import LLMError
 
 log = logging.getLogger("server")
 
 METRICS_SUFFIX = ".metrics.jsonl"  # lo escribe el entrenador junto a <run>.pt
+SIBLING_SEPARATOR = ":"  # "bigram:<fichero>" (si choca con un fichero de CHECKPOINT_DIR, gana ese)
+
+
+def model_folders(directory: Path) -> list[tuple[str, Path]]:
+    """(prefijo del id, carpeta): CHECKPOINT_DIR sin prefijo y, si se llama como un tipo de
+    modelo (checkpoints/gpt), las carpetas de los otros tipos a su lado (checkpoints/bigram).
+    Una carpeta con otro nombre (checkpoints/clase) se sirve sola: sus vecinas no son nuestras."""
+    folders = [("", directory)]
+    if directory.name in MODEL_TYPES:
+        for model_type in MODEL_TYPES:
+            if model_type != directory.name:
+                folders.append((model_type + SIBLING_SEPARATOR, directory.parent / model_type))
+    return folders
 
 
 @dataclass(frozen=True)
@@ -59,42 +80,60 @@ class ModelCatalog:
         self.capacity = capacity
         self._meta: dict[FileKey, CatalogEntry | None] = {}  # None: el fichero no valida
         self._loaded: OrderedDict[FileKey, LoadedModel] = OrderedDict()
+        self._warned: set[FileKey] = set()  # ids repetidos ya avisados
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()  # una carga a la vez: no se duplica memoria
 
     def entries(self) -> list[CatalogEntry]:
-        """Los checkpoints utilizables del directorio, del más reciente al más antiguo."""
+        """Los checkpoints utilizables: los de CHECKPOINT_DIR del más reciente al más antiguo, y
+        después los de cada carpeta hermana en el mismo orden. Se relee en cada llamada: lo que
+        llega a cualquiera de las carpetas aparece sin reiniciar."""
         found: list[CatalogEntry] = []
         present: set[FileKey] = set()
-        for path in reversed(list_checkpoints(self.store.directory)):
-            key = _file_key(path)
-            if key is None:
-                continue
-            present.add(key)
-            with self._lock:
-                known = key in self._meta
-                entry = self._meta.get(key)
-            if not known:
-                entry = self._read_entry(path, key)
+        ids: set[str] = set()
+        for prefix, folder in model_folders(self.store.directory):
+            for path in reversed(list_checkpoints(folder)):
+                key = _file_key(path)
+                if key is None or key in present:  # borrado, o el mismo fichero por un enlace
+                    continue
+                present.add(key)
                 with self._lock:
-                    self._meta[key] = entry
-            if entry is not None:
+                    known = key in self._meta
+                    entry = self._meta.get(key)
+                if not known:
+                    entry = self._read_entry(path, key, prefix + path.stem)
+                    with self._lock:
+                        self._meta[key] = entry
+                if entry is None:
+                    continue
+                if entry.id in ids:  # "bigram:x.pt" en CHECKPOINT_DIR: gana el de CHECKPOINT_DIR
+                    self._warn_once(key, f"'{path}' no se lista: su id '{entry.id}' ya existe.")
+                    continue
+                ids.add(entry.id)
                 found.append(entry)
         with self._lock:  # lo que ya no está se olvida (también de la caché LRU)
             self._meta = {k: v for k, v in self._meta.items() if k in present}
+            self._warned &= present
             for k in [k for k in self._loaded if k not in present]:
                 del self._loaded[k]
         return found
 
+    def _warn_once(self, key: FileKey, message: str) -> None:
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        log.warning("%s", message)
+
     @staticmethod
-    def _read_entry(path: Path, key: FileKey) -> CatalogEntry | None:
+    def _read_entry(path: Path, key: FileKey, model_id: str) -> CatalogEntry | None:
         try:
             ckpt = load_checkpoint_file(path)
         except (LLMError, OSError) as exc:
-            log.warning("'%s' no se lista como modelo: %s", path.name, exc)
+            log.warning("'%s' no se lista como modelo: %s", path, exc)
             return None
         return CatalogEntry(
-            id=path.stem,
+            id=model_id,
             path=path,
             key=key,
             created=key[1] // 1_000_000_000,
@@ -143,7 +182,11 @@ class ModelCatalog:
                     return hit
             try:
                 loaded = load_and_validate(entry.path, entry.key, self.store.device)
-            except Exception as exc:
+            except Exception as exc:  # como ModelStore: se anota, se recuerda y no se reintenta
+                log.error("checkpoint descartado: '%s': %s", entry.path, exc)
+                with self._lock:
+                    if entry.key in self._meta:
+                        self._meta[entry.key] = None  # deja de listarse mientras siga igual
                 raise APIError(
                     404, f"el modelo '{name}' no se puede cargar: {exc}", param="model"
                 ) from None

@@ -1,4 +1,5 @@
-"""GET /v1/models (todos los checkpoints de CHECKPOINT_DIR, con la forma de OpenAI) y
+"""GET /v1/models (los checkpoints de CHECKPOINT_DIR y de las carpetas hermanas de los otros
+modelos, con la forma de OpenAI: ver server/model_catalog.py) y
 GET /v1/models/<id>/metrics (los puntos del JSONL de métricas de su ejecución)."""
 
 from __future__ import annotations

@@ -286,7 +286,10 @@ class AttentionResponse(BaseModel):
 
 
 class ModelEntry(BaseModel):
-    id: str = Field(description="Nombre del fichero sin .pt: el valor de 'model'.")
+    id: str = Field(
+        description="Nombre del fichero sin .pt (con 'bigram:' o 'gpt:' delante si está en la "
+        "carpeta hermana de ese modelo): el valor de 'model'."
+    )
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "llm-desde-cero"

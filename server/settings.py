@@ -158,7 +158,8 @@ VARIABLES: tuple[Var, ...] = (
         trainer=True),
     Var("CHECKPOINT_DIR", "checkpoint_dir", lambda v: Path("checkpoints") / v["model"], path,
         "De dónde se sirve el último checkpoint (`*.pt`). Solo se lee: puede montarse de solo "
-        "lectura.", shown="checkpoints/$MODEL", trainer=True),
+        "lectura. Si se llama como un modelo, la carpeta del otro a su lado también se lista "
+        "para elegir (ver `GET /v1/models`).", shown="checkpoints/$MODEL", trainer=True),
     Var("TORCH_THREADS", "torch_threads", 1, integer(1, 256),
         "Hilos de PyTorch por worker: `WEB_CONCURRENCY × TORCH_THREADS ≈ núcleos`."),
     Var("WEB_CONCURRENCY", "web_concurrency",

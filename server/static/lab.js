@@ -2,7 +2,8 @@
 // de atención. Usa requestBody() y streamEvents() de playground.js (se carga antes).
 "use strict";
 
-const lab = { models: [], curveTimer: null, attn: null };
+// userPicked: si la persona ya eligió los modelos de «Comparar», la lista nueva no se los cambia.
+const lab = { models: [], curveTimer: null, attn: null, userPicked: false };
 const CURVE_REFRESH_MS = 2000;
 
 function authHeaders(json) {
@@ -12,8 +13,8 @@ function authHeaders(json) {
   return headers;
 }
 
-function fillSelect(select, models, preferred) {
-  const keep = select.value;
+function fillSelect(select, models, preferred, keepChoice = true) {
+  const keep = keepChoice ? select.value : "";
   select.replaceChildren();
   for (const m of models) {
     const opt = document.createElement("option");
@@ -35,15 +36,27 @@ async function loadModels() {
   lab.models = models;
   const def = lab.models.find((m) => m.default);
   const defId = def ? def.id : undefined;
-  const other = lab.models.find((m) => !m.default);
-  fillSelect($("model-a"), lab.models, other ? other.id : defId);
-  fillSelect($("model-b"), lab.models, defId);
+  const [a, b] = comparePair(lab.models, def);
+  fillSelect($("model-a"), lab.models, a, lab.userPicked);
+  fillSelect($("model-b"), lab.models, b, lab.userPicked);
   fillSelect($("curve-model"), lab.models, defId);
   const gpts = lab.models.filter((m) => m.type === "gpt");
   fillSelect($("attn-model"), gpts, def && def.type === "gpt" ? defId : undefined);
 }
 
 // --- comparar ------------------------------------------------------------------------------
+
+// La pareja que «Comparar» propone: el bigrama frente al GPT si hay de los dos (el primer consejo
+// de la lección), cada uno el de por defecto si es de su tipo o si no el más reciente (la lista
+// llega del más nuevo al más viejo); si no, otro modelo frente al de por defecto.
+function comparePair(models, def) {
+  const newest = (type) => (def && def.type === type ? def : models.find((m) => m.type === type));
+  const bigram = newest("bigram"), gpt = newest("gpt");
+  if (bigram && gpt) return [bigram.id, gpt.id];
+  const other = models.find((m) => !m.default);
+  const defId = def ? def.id : undefined;
+  return [other ? other.id : defId, defId];
+}
 
 async function streamInto(model, body, out, status) {
   out.replaceChildren();
@@ -245,6 +258,9 @@ async function loadAttention() {
 
 window.addEventListener("DOMContentLoaded", () => {
   $("compare").addEventListener("click", compare);
+  for (const id of ["model-a", "model-b"]) {
+    $(id).addEventListener("change", () => { lab.userPicked = true; });
+  }
   $("attn-go").addEventListener("click", loadAttention);
   $("curve-model").addEventListener("change", refreshCurve);
   curveTick();

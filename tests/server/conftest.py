@@ -73,3 +73,22 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Pa
     time.sleep(0.05)  # ctime distinto: gpt-b llega el último
     train_tiny(d, "gpt-b", max_steps=10)
     return d
+
+
+@pytest.fixture(scope="session")
+def class_dirs(
+    tmp_path_factory: pytest.TempPathFactory, checkpoint: Path, models_dir: Path
+) -> Path:
+    """``checkpoints/gpt`` y ``checkpoints/bigram`` como los dejan ``make train`` y ``make
+    train-bigram`` (un modelo por carpeta): el GPT de 40 pasos de la sesión y el bigrama de
+    ``models_dir``, los dos con el mismo nombre de fichero (``clase.pt``). Devuelve la carpeta
+    del GPT, la que se sirve."""
+    root = tmp_path_factory.mktemp("clase") / "checkpoints"
+    gpt, bigram = root / "gpt", root / "bigram"
+    gpt.mkdir(parents=True)
+    bigram.mkdir()
+    shutil.copy(checkpoint, gpt / "clase.pt")
+    shutil.copy(checkpoint.with_name("tiny.metrics.jsonl"), gpt / "tiny.metrics.jsonl")
+    shutil.copy(models_dir / "bigrama.pt", bigram / "clase.pt")
+    shutil.copy(models_dir / "bigrama.metrics.jsonl", bigram / "bigrama.metrics.jsonl")
+    return gpt

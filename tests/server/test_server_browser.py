@@ -7,6 +7,7 @@ Necesita /usr/bin/chromium: ``bash tests/install_system_deps.sh`` lo instala. Se
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,4 +184,53 @@ def test_loss_curve_updates_while_the_trainer_writes(lab_page, models_dir: Path)
     out = Path(os.environ.get("PLAYGROUND_LAB_SCREENSHOT", "build/playground-lab.png"))
     out.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def class_page(browser, class_dirs: Path, tmp_path_factory) -> Iterator[object]:  # noqa: ANN001
+    """``make serve`` tras ``make train-bigram`` y dos ``make train``: sirve checkpoints/gpt
+    (con dos GPT: el de por defecto es clase-2, el último) y su hermana checkpoints/bigram
+    (tests/server/conftest.py: class_dirs)."""
+    root = tmp_path_factory.mktemp("clase-web") / "checkpoints"
+    shutil.copytree(class_dirs.parent, root)
+    shutil.copy(root / "gpt" / "clase.pt", root / "gpt" / "clase-2.pt")
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("srv-clase-web"), CHECKPOINT_DIR=str(root / "gpt"),
+        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
+    )  # fmt: skip
+    with srv.start():
+        srv.wait_for_log(r"modelo cargado")
+        for page in open_page(browser, srv.url("/"), 1400):
+            yield page, srv
+
+
+def test_compare_preselects_bigram_vs_gpt_from_their_folders(class_page) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page, srv = class_page
+    # Sin tocar las listas: A es el bigrama (de checkpoints/bigram), B el GPT que se sirve
+    # (no el otro GPT, aunque sea el primero de la lista que no es el de por defecto).
+    expect(page.locator("#model-a option")).to_have_count(3)
+    expect(page.locator("#model-a")).to_have_value("bigram:clase")
+    expect(page.locator("#model-b")).to_have_value("clase-2")
+    page.fill("#prompt", "Hola")
+    page.fill("#seed", "3")
+    page.locator("#max-tokens").fill("80")
+    page.click("#compare")
+    for side in ("a", "b"):
+        expect(page.locator(f"#compare-{side}-status")).to_have_attribute(
+            "data-state", "done", timeout=30_000
+        )
+    expect(page.locator("#compare-a-title")).to_have_text("bigram:clase")
+    body = {"prompt": "Hola", "max_new_tokens": 80, "temperature": 0.8, "top_k": 0,
+            "top_p": 1.0, "seed": 3}  # fmt: skip
+    texts = {}
+    for side, model in (("a", "bigram:clase"), ("b", "clase-2")):
+        texts[model] = "".join(page.locator(f"#compare-{side} .gen").all_text_contents())
+        assert texts[model] == srv.post("/generate", {**body, "model": model}).json()["text"]
+    assert texts["bigram:clase"] != texts["clase-2"]
+    out = Path(os.environ.get("PLAYGROUND_COMPARE_SCREENSHOT", "build/playground-compare.png"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.locator("#lab").screenshot(path=str(out))
     assert out.stat().st_size > 10_000

@@ -4,6 +4,7 @@ las métricas de cada ejecución y el tope LRU de modelos cargados (gunicorn rea
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import torch
 
 from server.settings import Settings
 from shared.attention_map import attention_map
-from shared.checkpoint import load_model
+from shared.checkpoint import load_checkpoint, load_model, save_checkpoint
 from tests.helpers.cli import ROOT
 from tests.helpers.server import ServerProcess, assert_error, python_env
 
@@ -159,3 +160,110 @@ def test_metrics_are_the_jsonl_points_and_follow_the_trainer(
     assert srv.get("/v1/models/bigrama/metrics").json()["points"]
     assert srv.get("/v1/models/../gpt-a/metrics").status_code == 404
     assert_error(srv.get("/v1/models/tiny.metrics/metrics"), 404, "not_found", "model")
+
+
+# --- Un modelo por carpeta: checkpoints/gpt servida, checkpoints/bigram a su lado ------------
+
+
+@pytest.fixture(scope="module")
+def class_srv(
+    class_dirs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """``make serve`` tras ``make train`` y ``make train-bigram``: sirve checkpoints/gpt."""
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("srv-clase"),
+        CHECKPOINT_DIR=str(class_dirs),
+        WEB_CONCURRENCY="1",
+        TORCH_THREADS="1",
+        RELOAD_INTERVAL="0",
+    )
+    with proc.start():
+        proc.wait_for_log(r"modelo cargado")
+        yield proc
+
+
+def test_sibling_model_folder_is_listed_with_its_own_ids(class_srv: ServerProcess) -> None:
+    models = listing(class_srv)
+    # El mismo nombre de fichero en las dos carpetas, dos ids distintos.
+    assert list(models) == ["clase", "bigram:clase"]
+    assert models["clase"]["type"] == "gpt" and models["clase"]["step"] == 40
+    assert models["bigram:clase"]["type"] == "bigram" and models["bigram:clase"]["step"] == 30
+    assert [k for k, m in models.items() if m["default"]] == ["clase"]
+    assert class_srv.post("/generate", GEN).json()["model"]["type"] == "gpt"
+    enum = class_srv.get("/openapi.json").json()["components"]["schemas"]["GenerateRequest"]
+    assert "bigram:clase" in json.dumps(enum)
+
+
+def test_bigram_vs_gpt_same_seed_each_equal_to_the_cli(
+    class_srv: ServerProcess, class_dirs: Path
+) -> None:
+    texts = {}
+    paths = {
+        "clase": class_dirs / "clase.pt",
+        "bigram:clase": class_dirs.parent / "bigram/clase.pt",
+    }
+    for model_id, ckpt in paths.items():
+        resp = class_srv.post("/generate", {**GEN, "model": model_id})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["model"]["type"] == ("gpt" if model_id == "clase" else "bigram")
+        texts[model_id] = resp.json()["text"]
+        assert texts[model_id] == cli_text(ckpt)
+    assert texts["clase"] != texts["bigram:clase"]
+    completion = class_srv.post(
+        "/v1/completions",
+        {"model": "bigram:clase", "prompt": "Hola", "max_tokens": 60, "temperature": 0.9,
+         "seed": 11},
+    )  # fmt: skip
+    assert completion.json()["choices"][0]["text"] == texts["bigram:clase"]
+    # La curva del bigrama sale de su carpeta (bigrama.metrics.jsonl, su nombre de ejecución).
+    jsonl = class_dirs.parent / "bigram" / "bigrama.metrics.jsonl"
+    lines = [json.loads(x) for x in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert class_srv.get("/v1/models/bigram:clase/metrics").json()["points"] == lines
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["bigram/clase", "../bigram/clase", "bigram:../gpt/clase", "bigram:clase.pt", "gpt:clase",
+     "bigram:", "bigram:no-existe", "BIGRAM:clase", "bigram::clase"],
+)  # fmt: skip
+def test_sibling_path_like_and_unknown_names_are_refused(
+    class_srv: ServerProcess, class_dirs: Path, name: str
+) -> None:
+    resp = class_srv.post("/generate", {**GEN, "model": name})
+    err = assert_error(resp, 404, "not_found", "model")
+    assert "no hay ningún modelo llamado" in err["message"], err
+    assert class_srv.get(f"/v1/models/{name}/metrics").status_code == 404
+    absolute = str(class_dirs.parent / "bigram" / "clase.pt")
+    assert_error(class_srv.post("/generate", {**GEN, "model": absolute}), 404, "not_found", "model")
+
+
+def test_sibling_folder_new_and_broken_checkpoints(
+    class_srv: ServerProcess, class_dirs: Path
+) -> None:
+    bigram = class_dirs.parent / "bigram"
+    shutil.copy(bigram / "clase.pt", bigram / "nuevo.pt")  # el entrenador deja otro
+    (bigram / "roto.pt").write_bytes(b"esto no es un checkpoint")
+    # Se lee bien (metadatos y pesos finitos) pero sus salidas desbordan: falla al cargarse.
+    ckpt = load_checkpoint(class_dirs / "clase.pt")
+    ckpt.state_dict = {k: torch.full_like(v, 1e30) for k, v in ckpt.state_dict.items()}
+    save_checkpoint(ckpt, bigram / "nan.pt")
+    try:
+        models = listing(class_srv)  # sin reiniciar, y sin RELOAD_INTERVAL
+        assert list(models) == ["clase", "bigram:nan", "bigram:nuevo", "bigram:clase"]
+        assert "no se lista como modelo" in class_srv.log() and "roto.pt" in class_srv.log()
+        assert_error(class_srv.post("/generate", {**GEN, "model": "bigram:roto"}), 404,
+                     "not_found", "model")  # fmt: skip
+        # Como en CHECKPOINT_DIR: el que falla al cargarse se anota y deja de listarse.
+        err = assert_error(
+            class_srv.post("/generate", {**GEN, "model": "bigram:nan"}), 404, "not_found", "model"
+        )
+        assert "no se puede cargar" in err["message"] and "salidas inválidas" in err["message"]
+        assert "checkpoint descartado" in class_srv.log()
+        assert list(listing(class_srv)) == ["clase", "bigram:nuevo", "bigram:clase"]
+        resp = class_srv.post("/generate", {**GEN, "model": "bigram:nuevo"})
+        assert resp.status_code == 200 and resp.json()["model"]["type"] == "bigram"
+        assert listing(class_srv)["clase"]["default"]  # el de por defecto no cambia
+    finally:
+        for name in ("nuevo.pt", "roto.pt", "nan.pt"):
+            (bigram / name).unlink(missing_ok=True)
+    assert list(listing(class_srv)) == ["clase", "bigram:clase"]
