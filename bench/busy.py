@@ -12,6 +12,10 @@ la carga de fuera les afecte por igual:
 Objetivos (issue 13): con la política ajustada, ocupada ≤ 2,3 × tranquila, y la tranquila no
 más lenta que la fija. Los tokens/s son los del propio entrenador (su JSONL de métricas: solo
 los pasos, incluidos el calentamiento y las pruebas de hilos; sin arranque ni evaluación).
+
+Como la velocidad «tranquila» depende de lo que haga la máquina, la fila da además una cifra que
+no depende de la carga: cuántos pasos dio la ajustada con menos hilos que todos en la mitad
+tranquila, y cuántas pruebas de hilos hizo (del mismo JSONL).
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ def train_once(policy: str, steps: int, data: str, workdir: Path, cores: int) ->
         "tokens_per_s": row["tokens_per_sec"],
         "step_ms": round(1000 * tokens_per_step / row["tokens_per_sec"], 2),
         "threads_at_end": row.get("threads"),
+        # Solo la ajustada: pruebas de hilos y pasos con menos hilos que todos.
+        "thread_probes": row.get("thread_probes"),
+        "steps_below_max": row.get("steps_below_max_threads"),
     }
 
 
@@ -122,6 +129,8 @@ def measure_busy(steps: int, rounds: int, data: str) -> dict[str, Any]:
             }
         )
     ms = {(r["policy"], r["condition"]): r["step_ms"] for r in rows}
+    quiet = runs["ajustada", "tranquila"]
+    below = sum(r["steps_below_max"] or 0 for r in quiet)
     summary = {
         policy: round(ms[policy, "ocupada"] / ms[policy, "tranquila"], 2) for policy in POLICIES
     }
@@ -133,4 +142,11 @@ def measure_busy(steps: int, rounds: int, data: str) -> dict[str, Any]:
         "busy_over_quiet": summary,
         # > 1: la política ajustada es más rápida que la fija con la máquina tranquila.
         "quiet_fixed_over_tuned": round(ms["fija", "tranquila"] / ms["ajustada", "tranquila"], 2),
+        # Lo que costó ajustar con la máquina tranquila, en todas sus vueltas juntas.
+        "quiet_tuned": {
+            "steps": steps * len(quiet),
+            "steps_below_max": below,
+            "pct_below_max": round(100 * below / (steps * len(quiet)), 2),
+            "probes": sum(r["thread_probes"] or 0 for r in quiet),
+        },
     }

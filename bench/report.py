@@ -186,6 +186,12 @@ def busy_section(busy: dict[str, Any]) -> list[str]:
         f"tranquila, fija / ajustada: {busy['quiet_fixed_over_tuned']:.2f} (≥ 1: la ajustada "
         "no es más lenta).",
     ]
+    cost = busy.get("quiet_tuned")
+    if cost:  # no depende de la carga: lo que costó ajustar con la máquina tranquila
+        lines.append(
+            f"ajustada, tranquila: {cost['steps_below_max']} de {cost['steps']} pasos con menos "
+            f"hilos que todos ({cost['pct_below_max']:.2f} %), {cost['probes']} prueba(s) de hilos."
+        )
     headers = ["hilos", "máquina", "ms/paso", "tokens/s", "hilos al final"]
     return ["", title, table(headers, rows), *lines]
 

@@ -46,6 +46,11 @@ def test_bench_quick_run_writes_every_section(tmp_path):
     fixed = [r for r in busy["rows"] if r["policy"] == "fija"]
     assert all(r["threads_at_end"] == [busy["cores"]] for r in fixed)  # OMP_NUM_THREADS manda
     assert busy["busy_over_quiet"]["ajustada"] > 0 and busy["quiet_fixed_over_tuned"] > 0
+    # Lo que costó ajustar (del JSONL del entrenador): con más de un núcleo hay prueba de hilos.
+    cost = busy["quiet_tuned"]
+    assert cost["steps"] == 5 and 0 <= cost["steps_below_max"] <= 5
+    assert cost["probes"] >= 1 if busy["cores"] > 1 else cost["probes"] == 0
+    assert "pasos con menos hilos que todos" in proc.stdout
 
     # La tabla impresa lleva las mismas secciones.
     titles = ("Entrenamiento", "Generación", "Carga de checkpoints", "Servidor", "CPU ocupada")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.errors import CheckpointError, LLMError
+from trainer.numbers import fmt_int
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # fallo inesperado
@@ -38,6 +39,44 @@ _OS_ERRORS = {
 
 def describe_os_error(exc: OSError) -> str:
     return _OS_ERRORS.get(exc.errno or 0) or exc.strerror or str(exc)
+
+
+def find_os_error(exc: BaseException) -> OSError | None:
+    """El OSError detrás de un fallo al guardar. torch.save lo envuelve en un RuntimeError
+    («enforce fail at inline_container.cc») cuando el disco se llena a mitad de escritura."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def save_error(
+    step: int, exc: OSError, ckpt_path: Path, saved_step: int | None, resumed: Path | None
+) -> SaveError:
+    """Disco lleno, cuota, permisos...: qué pasó y qué sigue a salvo (la escritura es atómica:
+    el checkpoint anterior no se toca hasta que el nuevo está entero)."""
+    if saved_step is not None:
+        kept = (
+            f"No se ha perdido nada de lo guardado: '{ckpt_path}' sigue intacto en el "
+            f"paso {fmt_int(saved_step)}. Libera espacio y continúa con: "
+            f"python -m trainer --resume {ckpt_path}"
+        )
+    elif resumed is not None:
+        kept = (
+            f"No se ha perdido nada: el checkpoint reanudado '{resumed}' sigue "
+            "intacto. Libera espacio y vuelve a reanudarlo."
+        )
+    else:
+        kept = (
+            "No se ha tocado ningún fichero anterior (este entrenamiento aún no había "
+            "guardado nada). Libera espacio y vuelve a empezar."
+        )
+    return SaveError(
+        f"no se pudo guardar el checkpoint del paso {fmt_int(step)} en '{ckpt_path}': "
+        f"{describe_os_error(exc)}. {kept}"
+    )
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -24,7 +24,7 @@ from shared.memory_budget import check_fits, estimate_training
 from shared.models import build_model, count_params
 from trainer import distributed
 from trainer.data import TextDataset, get_batch
-from trainer.errors import SaveError, describe_os_error
+from trainer.errors import SaveError, describe_os_error, find_os_error, save_error
 from trainer.evaluation import estimate_loss, evaluate_ids
 from trainer.memory import keep_freed_memory
 from trainer.metrics import MetricsLog
@@ -60,17 +60,6 @@ class TrainResult:
     seconds: float
     tokens_per_second: float
     interrupted: bool
-
-
-def _find_os_error(exc: BaseException) -> OSError | None:
-    """El OSError detrás de un fallo al guardar. torch.save lo envuelve en un RuntimeError
-    («enforce fail at inline_container.cc») cuando el disco se llena a mitad de escritura."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 class Trainer:
@@ -204,37 +193,13 @@ class Trainer:
         try:
             path = save_checkpoint(ckpt, self.ckpt_path)
         except (OSError, RuntimeError) as exc:
-            os_error = _find_os_error(exc)
+            os_error = find_os_error(exc)
             if os_error is None:
                 raise
-            raise self._save_error(step, os_error) from exc
+            resumed = self.resume.path if self.resume is not None else None
+            raise save_error(step, os_error, self.ckpt_path, self.saved_step, resumed) from exc
         self.saved_step = step
         return path
-
-    def _save_error(self, step: int, exc: OSError) -> SaveError:
-        """Disco lleno, cuota, permisos...: qué pasó y qué sigue a salvo (la escritura es atómica:
-        el checkpoint anterior no se toca hasta que el nuevo está entero)."""
-        reason = describe_os_error(exc)
-        if self.saved_step is not None:
-            kept = (
-                f"No se ha perdido nada de lo guardado: '{self.ckpt_path}' sigue intacto en el "
-                f"paso {fmt_int(self.saved_step)}. Libera espacio y continúa con: "
-                f"python -m trainer --resume {self.ckpt_path}"
-            )
-        elif self.resume is not None:
-            kept = (
-                f"No se ha perdido nada: el checkpoint reanudado '{self.resume.path}' sigue "
-                "intacto. Libera espacio y vuelve a reanudarlo."
-            )
-        else:
-            kept = (
-                "No se ha tocado ningún fichero anterior (este entrenamiento aún no había "
-                "guardado nada). Libera espacio y vuelve a empezar."
-            )
-        return SaveError(
-            f"no se pudo guardar el checkpoint del paso {fmt_int(step)} en '{self.ckpt_path}': "
-            f"{reason}. {kept}"
-        )
 
     def _evaluate(self, step: int, tokens_per_sec: float) -> None:
         """Solo en el rank 0: los demás esperan en la siguiente sincronización de DDP."""
@@ -260,6 +225,7 @@ class Trainer:
             lr=lr_at(step - 1, s.learning_rate, self.warmup, s.max_steps),
             tokens_per_sec=round(tokens_per_sec, 1),
             threads=torch.get_num_threads(),
+            **(self.threads.stats() if self.threads is not None else {}),
         )
         self.log(
             f"paso {fmt_int(step)}/{fmt_int(s.max_steps)} · pérdida train "
