@@ -22,7 +22,7 @@ from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.device import resolve_device
 from shared.errors import ConfigError
 from shared.models import build_model
-from trainer.argparse_es import SpanishArgumentParser, finite_float
+from shared.argparse_es import SpanishArgumentParser, finite_float
 from trainer.data import TextDataset
 from trainer.errors import run_cli
 from trainer.precision import fast_bf16, resolve_dtype

@@ -36,6 +36,18 @@ def announce() -> None:
     )
 
 
+def check_gunicorn_args(args: list[str]) -> None:
+    """Los argumentos extra son de gunicorn: se comprueban con su propio argparse antes de
+    arrancar nada, para que un flag mal escrito dé un error en español y no el de gunicorn."""
+    from gunicorn.config import Config
+
+    from shared.argparse_es import usage_error
+
+    parser = Config().parser()
+    parser.error = lambda message: usage_error("python -m server", message)  # type: ignore[method-assign]
+    parser.parse_args(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if "-h" in args or "--help" in args:
@@ -44,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         print(settings.__doc__)
         return
+    check_gunicorn_args(args)
     announce()
     from server.launcher import run
 

@@ -12,7 +12,7 @@ from types import FrameType
 
 from shared import config as defaults
 from shared.errors import ConfigError
-from trainer.argparse_es import SpanishArgumentParser, finite_float
+from shared.argparse_es import SpanishArgumentParser, finite_float
 from trainer.distributed import env_world_size, is_main_process, rescale_grad_accum
 from trainer.errors import OutputDirError, run_cli
 from trainer.loop import Trainer, TrainResult
