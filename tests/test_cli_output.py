@@ -14,7 +14,7 @@ from trainer.numbers import fmt_float, fmt_int
 # gunicorn, que los comprueba con su argparse antes de arrancar).
 CLIS = (
     "trainer", "trainer.generate", "trainer.evaluate", "trainer.attention", "trainer.compare",
-    "trainer.plot", "bench", "bench.batching", "server",
+    "trainer.plot", "trainer.options_doc", "bench", "bench.batching", "server",
 )  # fmt: skip
 # Lo que argparse (o gunicorn) escribe en inglés si nadie lo traduce.
 ENGLISH = (
