@@ -24,6 +24,7 @@ MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
 COMPOSE = (ROOT / "compose.yaml").read_text(encoding="utf-8")
 ENTRYPOINT = (ROOT / "docker" / "trainer-entrypoint.sh").read_text(encoding="utf-8")
 DOC = (ROOT / "docs" / "entrenar.md").read_text(encoding="utf-8")
+ENV_EXAMPLE = (ROOT / ".env.example").read_text(encoding="utf-8")
 
 # Con variable (make, .env, Docker) y con un valor por defecto fijo: el Makefile lo escribe.
 WITH_ENV = [(f, opt) for f, opt in settings_fields() if opt.env]
@@ -108,6 +109,18 @@ def test_compose_trainer_environment_is_the_settings_list():
     assert not unknown, f"variables del entrenador sin declarar en TrainSettings: {unknown}"
     # Donde compose.yaml necesita el modelo por defecto (la carpeta del volumen), es el mismo.
     assert set(re.findall(r"\$\{MODEL:-([^}]+)\}", COMPOSE)) == {model_default}
+
+
+def test_env_example_shows_every_variable_with_its_default():
+    # Su sección de entrenamiento: `# NOMBRE=valor` comentado, con el valor por defecto.
+    section = ENV_EXAMPLE.split("# --- Entrenamiento")[1].split("# --- ")[0]
+    shown = dict(re.findall(r"^# ([A-Z_]+)=(.*)$", section, re.M))
+    for f, opt in WITH_ENV:
+        assert opt.env in shown, f".env.example no explica {opt.env}"
+        if f.name == "checkpoint_dir":
+            assert shown[opt.env] == default_checkpoint_dir(TrainSettings.model)
+        elif opt.shown_default is None:
+            assert shown[opt.env] == str(f.default), f".env.example: {opt.env}"
 
 
 def test_docker_entrypoint_maps_every_variable_to_its_flag():
