@@ -44,13 +44,15 @@ COMPARE_OUT ?= build/comparacion
 QUICK ?=
 COMPARE_ARGS ?=
 
-TRAIN_COMMON = --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
+# Los valores por defecto de arriba son los de trainer/settings.py (de donde salen la ayuda de
+# `python -m trainer` y la tabla de docs/entrenar.md): tests/test_settings_sources.py lo comprueba.
+TRAIN_COMMON = --model $(MODEL) --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
 	--checkpoint-dir "$(CHECKPOINT_DIR)" --batch-size $(BATCH_SIZE) --block-size $(BLOCK_SIZE) \
 	--seed $(SEED) $(TRAIN_ARGS)
 
 .PHONY: help install install-dev train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench test-pythons compare figures docs-server-table
+.PHONY: serve test-browser bench test-pythons compare figures docs-tables
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -106,11 +108,11 @@ train: override MODEL := gpt
 train-bigram: override MODEL := bigram
 
 train: $(RUNTIME_STAMP) ## Entrena el mini GPT (en checkpoints/gpt)
-	$(PY) -m trainer --model gpt --n-embd $(N_EMBD) --n-head $(N_HEAD) --n-layer $(N_LAYER) \
+	$(PY) -m trainer --n-embd $(N_EMBD) --n-head $(N_HEAD) --n-layer $(N_LAYER) \
 		$(TRAIN_COMMON)
 
 train-bigram: $(RUNTIME_STAMP) ## Entrena el modelo bigrama (en checkpoints/bigram)
-	$(PY) -m trainer --model bigram $(TRAIN_COMMON)
+	$(PY) -m trainer $(TRAIN_COMMON)
 
 generate: $(RUNTIME_STAMP) ## Genera texto con el último checkpoint (PROMPT="..." MODEL=bigram GEN_SEED=N)
 	$(PY) -m trainer.generate --ckpt "$(CHECKPOINT_DIR)" --prompt "$(PROMPT)" \
@@ -172,10 +174,11 @@ test-browser: $(DEV_STAMP) ## Prueba el playground en Chromium sin ventana (lo i
 bench: $(RUNTIME_STAMP) ## Mide entrenamiento, generación, servidor, carga y CPU ocupada (BENCH_ARGS="--quick")
 	$(PY) -m bench $(BENCH_ARGS)
 
-# Las variables del servidor se declaran una vez, en server/settings.py; de ahí salen la tabla
-# de docs/servidor.md y la sección del servidor de .env.example (una prueba comprueba que están
-# al día).
-docs-server-table: $(RUNTIME_STAMP) ## Regenera la tabla de variables del servidor (docs/servidor.md, .env.example)
+# Las opciones del entrenamiento (trainer/settings.py) y las variables del servidor
+# (server/settings.py) se declaran una vez; de ahí salen las tablas de docs/entrenar.md y
+# docs/servidor.md y la sección del servidor de .env.example (unas pruebas comprueban que están al día).
+docs-tables: $(RUNTIME_STAMP) ## Regenera las tablas de opciones y variables (docs/, .env.example)
+	$(PY) -m trainer.options_doc
 	$(PY) -m server.settings_doc
 
 lint: $(DEV_STAMP) ## Comprueba estilo y formato con ruff

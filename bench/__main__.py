@@ -18,11 +18,11 @@ from bench.report import render, write_json
 from bench.serving import measure_serving
 from bench.training import SIZES, measure_reference, measure_training
 from shared import config as defaults
+from shared.argparse_es import SpanishArgumentParser, finite_float
 from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.device import resolve_device
 from shared.errors import ConfigError
 from shared.models import build_model
-from trainer.argparse_es import SpanishArgumentParser, finite_float
 from trainer.data import TextDataset
 from trainer.errors import run_cli
 from trainer.precision import fast_bf16, resolve_dtype
@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", metavar="FICHERO", default=defaults.DEFAULT_DATA, help="texto de entrenamiento"
     )
     p.add_argument(
-        "--device", metavar="DISPOSITIVO", default="auto", help="auto, cpu, cuda, cuda:N o mps"
+        "--device",
+        metavar="DISPOSITIVO",
+        default=TrainSettings.device,
+        help="auto, cpu, cuda, cuda:N o mps",
     )
     p.add_argument(
         "--dtypes",

@@ -20,6 +20,7 @@ from bench.machine import load_average
 from bench.report import table, write_json
 from bench.serving import run_load, server_settings
 from server.process import ServerProcess
+from shared.argparse_es import SpanishArgumentParser
 from shared.checkpoint import latest_checkpoint
 from trainer.errors import run_cli
 
@@ -132,10 +133,9 @@ def render(result: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m bench.batching",
         description="Mide el servidor con BATCHING=1 y BATCHING=0 con 1, 4 y 16 clientes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--ckpt", required=True, help="checkpoint (.pt) o directorio (el último)")
     p.add_argument("--clients", default="1,4,16", help="niveles de clientes simultáneos")

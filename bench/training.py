@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +12,20 @@ import torch
 
 from bench.reference import build_reference, reference_step
 from shared.checkpoint import Checkpoint, save_checkpoint
-from shared.config import GPTConfig
+from shared.config import DEFAULT_SEED, GPTConfig
 from trainer.data import TextDataset, get_batch
 from trainer.evaluation import evaluate_ids
 from trainer.loop import Trainer
 from trainer.resume import rng_state
 from trainer.settings import TrainSettings
 
-# Los dos tamaños del issue: la orden de la semilla (make train) y un GPT de 6 capas.
+# Los dos tamaños del issue: la orden de la semilla (make train: los valores por defecto de
+# TrainSettings, sin copiarlos) y un GPT de 6 capas.
+_SEED_SIZE = {f.name: f.default for f in fields(TrainSettings)}
 SIZES: dict[str, dict[str, int]] = {
-    "semilla": dict(n_embd=128, n_head=4, n_layer=2, block_size=128, batch_size=32),
+    "semilla": {
+        k: _SEED_SIZE[k] for k in ("n_embd", "n_head", "n_layer", "block_size", "batch_size")
+    },
     "6x384": dict(n_embd=384, n_head=6, n_layer=6, block_size=256, batch_size=64),
 }
 
@@ -134,10 +139,10 @@ def measure_reference(size: str, steps: int, data: str, device: str) -> dict[str
         n_head=s["n_head"],
         n_layer=s["n_layer"],
     )
-    torch.manual_seed(1337)
+    torch.manual_seed(DEFAULT_SEED)
     model, optimizer = build_reference(config)
     model.to(dev).train()
-    gen = torch.Generator().manual_seed(1337)
+    gen = torch.Generator().manual_seed(DEFAULT_SEED)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()

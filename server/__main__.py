@@ -4,6 +4,7 @@ tal cual a gunicorn. Cómo se reparten el trabajo: server/launcher.py."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = """uso: python -m server [opciones de gunicorn]
@@ -36,6 +37,27 @@ def announce() -> None:
     )
 
 
+def check_gunicorn_args(args: list[str]) -> None:
+    """Los argumentos extra son de gunicorn: se comprueban con su propio argparse antes de
+    arrancar nada, para que un flag mal escrito dé un error en español y no el de gunicorn."""
+    if not args:
+        return
+    # gunicorn.config lee WEB_CONCURRENCY como entero al importarse: vacía o mal escrita sería
+    # una traza aquí. Ese valor lo valida después Settings, con su error en español.
+    web_concurrency = os.environ.pop("WEB_CONCURRENCY", None)
+    try:
+        from gunicorn.config import Config
+    finally:
+        if web_concurrency is not None:
+            os.environ["WEB_CONCURRENCY"] = web_concurrency
+
+    from shared.argparse_es import usage_error
+
+    parser = Config().parser()
+    parser.error = lambda message: usage_error("python -m server", message)  # type: ignore[method-assign]
+    parser.parse_args(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if "-h" in args or "--help" in args:
@@ -44,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         print(help_text())
         return
+    check_gunicorn_args(args)
     announce()
     from server.launcher import run
 

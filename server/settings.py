@@ -3,7 +3,7 @@
 Cada variable está declarada UNA vez, en ``VARIABLES``: nombre, campo de ``Settings``, valor por
 defecto, cómo se lee y se valida, y su ayuda en español. De esa lista salen ``Settings.from_env``,
 ``python -m server --help``, la tabla de docs/servidor.md y la sección del servidor de
-``.env.example`` (``make docs-server-table``; server/settings_doc.py), y las pruebas comprueban
+``.env.example`` (``make docs-tables``; server/settings_doc.py), y las pruebas comprueban
 contra ella la lista ``environment:`` del servidor en compose.yaml.
 
 Una variable ya definida en el entorno gana siempre a la del ``.env``. Una variable vacía

@@ -1,7 +1,7 @@
 """Lo que se escribe a partir de ``server.settings.VARIABLES``: la ayuda de ``python -m server
 --help``, la tabla de docs/servidor.md y la sección del servidor de ``.env.example``.
 
-``python -m server.settings_doc`` (``make docs-server-table``) reescribe las dos partes generadas
+``python -m server.settings_doc`` (``make docs-tables``) reescribe las dos partes generadas
 de esos ficheros, entre sus marcas; tests/server/test_server_settings_doc.py comprueba que están
 al día, así que una variable nueva no puede quedarse sin documentar.
 """
@@ -17,7 +17,7 @@ from server.settings import VARIABLES, Var
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "servidor.md"
 ENV_EXAMPLE = ROOT / ".env.example"
-SOURCE = "generado por make docs-server-table desde server/settings.py: no editar a mano"
+SOURCE = "generado por make docs-tables desde server/settings.py: no editar a mano"
 DOC_MARKERS = (f"<!-- {SOURCE} -->", "<!-- fin de lo generado -->")
 ENV_MARKERS = (f"# >>> {SOURCE}", "# <<< fin de lo generado")
 

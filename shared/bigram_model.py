@@ -18,7 +18,6 @@ class BigramLanguageModel(nn.Module):
 
     def __init__(self, config: BigramConfig) -> None:
         super().__init__()
-        config.validate()
         self.config = config
         # Empezamos en cero: todas las letras igual de probables (distribución uniforme).
         self.logits_table = nn.Embedding(config.vocab_size, config.vocab_size)

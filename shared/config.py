@@ -19,6 +19,12 @@ DEFAULT_BLOCK_SIZE = 128
 DEFAULT_EVAL_INTERVAL = 200
 DEFAULT_EVAL_ITERS = 50
 DEFAULT_SEED = 1337
+# El tamaño del mini GPT de la lección (GPTConfig, `python -m trainer` y `make train`).
+DEFAULT_N_EMBD = 128
+DEFAULT_N_HEAD = 4
+DEFAULT_N_LAYER = 2
+DEFAULT_DROPOUT = 0.0
+DEFAULT_ATTENTION = "sdpa"
 # Tasa de aprendizaje por modelo (medido, ver docs/entrenar.md): el bigrama es una tabla de
 # logits que parte de cero y necesita pasos grandes; el GPT, lo habitual en GPT pequeños de
 # caracteres.
@@ -51,6 +57,9 @@ class BigramConfig:
     vocab_size: int
     block_size: int = DEFAULT_BLOCK_SIZE
 
+    def __post_init__(self) -> None:
+        self.validate()  # una configuración que existe es válida: nadie la vuelve a comprobar
+
     def validate(self) -> None:
         _check_positive("vocab_size", self.vocab_size, MAX_VOCAB_SIZE)
         _check_positive("block_size", self.block_size)
@@ -65,13 +74,16 @@ class GPTConfig:
 
     vocab_size: int
     block_size: int = DEFAULT_BLOCK_SIZE
-    n_embd: int = 128
-    n_head: int = 4
-    n_layer: int = 2
-    dropout: float = 0.0
+    n_embd: int = DEFAULT_N_EMBD
+    n_head: int = DEFAULT_N_HEAD
+    n_layer: int = DEFAULT_N_LAYER
+    dropout: float = DEFAULT_DROPOUT
     bias: bool = True
     # "sdpa" usa F.scaled_dot_product_attention (rápido); "manual" la versión explícita didáctica.
-    attention: str = "sdpa"
+    attention: str = DEFAULT_ATTENTION
+
+    def __post_init__(self) -> None:
+        self.validate()  # una configuración que existe es válida: nadie la vuelve a comprobar
 
     def validate(self) -> None:
         _check_positive("vocab_size", self.vocab_size, MAX_VOCAB_SIZE)
@@ -121,5 +133,4 @@ def config_from_dict(model_type: str, data: dict[str, Any]) -> ModelConfig:
         config = cls(**data)
     except TypeError as exc:
         raise ConfigError(f"configuración incompleta para '{model_type}': {exc}") from exc
-    config.validate()
-    return config
+    return config  # ya validada al construirla

@@ -142,7 +142,6 @@ class GPT(nn.Module):
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        config.validate()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)  # qué carácter es
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)  # en qué posición está

@@ -10,12 +10,17 @@ import pytest
 from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 from trainer.numbers import fmt_float, fmt_int
 
-CLIS = ("trainer", "trainer.generate", "trainer.evaluate", "bench")
-# Lo que argparse escribe en inglés si nadie lo traduce.
+# Todas las CLIs del proyecto: las de argparse y la del servidor (cuyos argumentos extra son de
+# gunicorn, que los comprueba con su argparse antes de arrancar).
+CLIS = (
+    "trainer", "trainer.generate", "trainer.evaluate", "trainer.attention", "trainer.compare",
+    "trainer.plot", "trainer.options_doc", "bench", "bench.batching", "server",
+)  # fmt: skip
+# Lo que argparse (o gunicorn) escribe en inglés si nadie lo traduce.
 ENGLISH = (
     "usage:", "options:", "optional arguments", "positional arguments", "show this help",
-    "default:", "the following arguments", "invalid", "unrecognized", "expected one argument",
-    "choose from", "argument ", "ambiguous",
+    "default:", "(default", ": error:", "the following arguments", "invalid", "unrecognized",
+    "expected one argument", "choose from", "argument ", "ambiguous",
 )  # fmt: skip
 
 
@@ -25,11 +30,18 @@ def assert_no_english(text: str) -> None:
 
 
 @pytest.mark.parametrize("module", CLIS)
-def test_help_is_entirely_in_spanish(module):
+def test_help_and_a_bad_flag_are_entirely_in_spanish(module):
     out = run_module(module, "--help", check=True).stdout
-    assert out.startswith(f"uso: python -m {module}")
-    assert "\nopciones:\n" in out and "muestra esta ayuda" in out
+    assert out.startswith(f"uso: python -m {module}"), out
+    if module != "server":  # la del servidor es un texto propio, con la tabla de variables
+        assert "\nopciones:\n" in out and "muestra esta ayuda" in out
     assert_no_english(out)
+    bad = run_module(module, "--opcion-que-no-existe")
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert bad.stderr.startswith("error: "), bad.stderr
+    assert f"Ayuda: python -m {module} --help" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert_no_english(bad.stdout + bad.stderr)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +57,7 @@ def test_help_is_entirely_in_spanish(module):
         ("trainer.generate", ["--ckpt", "x", "--temperature", "inf"], "--temperature: 'inf'"),
         ("trainer.evaluate", ["--ckpt", "x", "--split", "test"], "--split: opción no válida"),
         ("bench", ["--seed-steps", "1.5"], "--seed-steps: valor no válido '1.5'"),
+        ("server", ["--workers", "muchos"], "--workers: valor no válido 'muchos'"),
     ],
 )
 def test_usage_errors_are_in_spanish(module, args, fragment):

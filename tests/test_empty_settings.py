@@ -12,7 +12,10 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
+
+from trainer.settings import TrainSettings, default_checkpoint_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = ROOT / "docker" / "trainer-entrypoint.sh"
@@ -68,8 +71,14 @@ def test_make_train_with_empty_settings_uses_the_defaults(tmp_path: Path) -> Non
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         out = " ".join(proc.stdout.replace("\\\n", " ").split())
-        assert "--n-embd 128 --n-head 4 --n-layer 2" in out, out
-        assert '--data "data/tiny_spanish.txt" --max-steps 2000 --device auto' in out, out
-        expected = '--checkpoint-dir "checkpoints/gpt" --batch-size 32 --block-size 128 --seed 1337'
+        # Los valores por defecto de TrainSettings, los mismos que sin make.
+        d = {f.name: f.default for f in fields(TrainSettings)}
+        assert f"--n-embd {d['n_embd']} --n-head {d['n_head']} --n-layer {d['n_layer']}" in out
+        assert f'--model gpt --data "{d["data"]}" --max-steps {d["max_steps"]}' in out, out
+        assert f"--device {d['device']}" in out, out
+        expected = (
+            f'--checkpoint-dir "{default_checkpoint_dir("gpt")}" --batch-size {d["batch_size"]} '
+            f"--block-size {d['block_size']} --seed {d['seed']}"
+        )
         assert expected in out, out
         assert '--prompt "Hola" --max-new-tokens 300 --temperature 0.8 --top-k 50' in out, out

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from shared.argparse_es import SpanishArgumentParser
 from shared.attention_map import AttentionMap, attention_map
 from shared.checkpoint import load_model
 from shared.device import resolve_device
@@ -64,22 +65,28 @@ def draw_attention(amap: AttentionMap, out: Path, title: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer.attention",
         description="Dibuja los pesos de atención de un checkpoint GPT para un texto: una "
         "rejilla capas × cabezas; filas = carácter que pregunta, columnas = carácter al que "
         "mira, el futuro tapado.",
         epilog='Ejemplo: python -m trainer.attention --ckpt checkpoints/gpt.pt --prompt "la casa" '
         "--out atencion.png",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
-        "--ckpt", required=True, help="checkpoint GPT (.pt), o un directorio (su último checkpoint)"
+        "--ckpt",
+        required=True,
+        metavar="CHECKPOINT",
+        help="checkpoint GPT (.pt), o un directorio (su último checkpoint)",
     )
-    p.add_argument("--prompt", required=True, help="el texto cuya atención se dibuja")
-    p.add_argument("--out", default="atencion.png", help="fichero PNG de salida")
-    p.add_argument("--title", default=None, help="título de la figura")
-    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N o mps")
+    p.add_argument(
+        "--prompt", required=True, metavar="TEXTO", help="el texto cuya atención se dibuja"
+    )
+    p.add_argument("--out", default="atencion.png", metavar="FICHERO", help="fichero PNG de salida")
+    p.add_argument("--title", default=None, metavar="TÍTULO", help="título de la figura")
+    p.add_argument(
+        "--device", default="cpu", metavar="DISPOSITIVO", help="auto, cpu, cuda, cuda:N o mps"
+    )
     return p
 
 

@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 import uuid
+from dataclasses import Field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from shared import config as defaults
+from shared.argparse_es import SpanishArgumentParser, finite_float
 from shared.errors import ConfigError
-from trainer.argparse_es import SpanishArgumentParser, finite_float
 from trainer.distributed import env_world_size, is_main_process, rescale_grad_accum
 from trainer.errors import OutputDirError, run_cli
 from trainer.loop import Trainer, TrainResult
@@ -20,21 +21,40 @@ from trainer.next_steps import next_steps
 from trainer.numbers import fmt_float, fmt_int
 from trainer.resume import ResumeState, find_resume_checkpoint, load_resume_state
 from trainer.run_target import place_run
-from trainer.settings import TrainSettings, default_checkpoint_dir
-
-# Ajustes que, al reanudar, se pueden cambiar desde la línea de comandos.
-RESUME_OVERRIDABLE = (
-    "max_steps",
-    "device",
-    "data",
-    "checkpoint_dir",
-    "eval_interval",
-    "dtype",
-    "grad_accum",
-    "run_name",
+from trainer.settings import (
+    RESUME_OVERRIDABLE,
+    Option,
+    TrainSettings,
+    default_checkpoint_dir,
+    settings_fields,
+    shown_default,
+    value_type,
 )
-# Flags de la CLI que no son ajustes del entrenamiento.
+
+# Flags de la CLI que no son ajustes del entrenamiento (no se guardan en el checkpoint).
 CLI_ONLY = ("no_progress", "overwrite")
+
+
+def add_setting(p: argparse.ArgumentParser, f: Field[Any], opt: Option) -> None:
+    """Un flag por ajuste, con la ayuda y el valor por defecto de su declaración."""
+    shown = shown_default(f, opt)
+    help_text = opt.help if shown is None else f"{opt.help} (por defecto: {shown})"
+    # Sin valor por defecto en argparse: así sabemos qué flags escribió el usuario (al reanudar
+    # mandan los ajustes guardados); el valor por defecto lo pone TrainSettings.
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text}
+    kind = value_type(f)
+    if kind is bool:
+        kwargs["action"] = "store_true"
+    else:
+        # Los números con decimales, finitos: nan o inf se rechazan al momento.
+        kwargs["type"] = {int: int, float: finite_float()}.get(kind)
+        if opt.choices is not None:
+            kwargs["choices"] = opt.choices
+        if opt.metavar is not None:
+            kwargs["metavar"] = opt.metavar
+        if opt.const is not None:
+            kwargs.update(nargs="?", const=opt.const)
+    p.add_argument(opt.flag(f.name), **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,139 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Ejemplo: python -m trainer --model gpt --data data/tiny_spanish.txt "
         "--max-steps 2000",
     )
-    S = argparse.SUPPRESS  # sin valor por defecto: así sabemos qué flags escribió el usuario
-    p.add_argument(
-        "--model",
-        choices=defaults.MODEL_TYPES,
-        default=S,
-        help="qué modelo entrenar (por defecto: gpt)",
-    )
-    p.add_argument(
-        "--data",
-        metavar="FICHERO",
-        default=S,
-        help=f"texto UTF-8 (por defecto: {defaults.DEFAULT_DATA})",
-    )
-    p.add_argument(
-        "--max-steps",
-        type=int,
-        default=S,
-        help=f"pasos de optimización (por defecto: {defaults.DEFAULT_MAX_STEPS})",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=S,
-        help=f"secuencias por lote (por defecto: {defaults.DEFAULT_BATCH_SIZE})",
-    )
-    p.add_argument(
-        "--block-size",
-        type=int,
-        default=S,
-        help=f"longitud del contexto (por defecto: {defaults.DEFAULT_BLOCK_SIZE})",
-    )
-    p.add_argument(
-        "--lr",
-        type=finite_float(),
-        default=S,
-        help="tasa de aprendizaje máxima (por defecto: 0.1 bigrama, 1e-3 gpt)",
-    )
-    p.add_argument(
-        "--weight-decay",
-        type=finite_float(),
-        default=S,
-        help="weight decay de AdamW en matrices (por defecto: 0 bigrama, 0.1 gpt)",
-    )
-    p.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=S,
-        help="pasos de calentamiento (por defecto: min(100, max_steps/10))",
-    )
-    p.add_argument(
-        "--grad-clip",
-        type=finite_float(),
-        default=S,
-        help="norma máxima del gradiente, 0 = sin recorte (por defecto: 1.0)",
-    )
-    p.add_argument(
-        "--grad-accum", type=int, default=S, help="microlotes acumulados por paso (por defecto: 1)"
-    )
-    p.add_argument(
-        "--eval-interval",
-        type=int,
-        default=S,
-        help=f"evaluar cada N pasos (por defecto: {defaults.DEFAULT_EVAL_INTERVAL})",
-    )
-    p.add_argument(
-        "--eval-iters",
-        type=int,
-        default=S,
-        help=f"lotes por evaluación (por defecto: {defaults.DEFAULT_EVAL_ITERS})",
-    )
-    p.add_argument("--n-embd", type=int, default=S, help="dimensión de los embeddings (gpt: 128)")
-    p.add_argument("--n-head", type=int, default=S, help="cabezas de atención (gpt: 4)")
-    p.add_argument("--n-layer", type=int, default=S, help="bloques transformer (gpt: 2)")
-    p.add_argument("--dropout", type=finite_float(), default=S, help="dropout (por defecto: 0.0)")
-    p.add_argument(
-        "--attention",
-        choices=("sdpa", "manual"),
-        default=S,
-        help="sdpa = núcleo rápido; manual = versión explícita (por defecto: sdpa)",
-    )
-    p.add_argument(
-        "--device",
-        metavar="DISPOSITIVO",
-        default=S,
-        help="auto, cpu, cuda, cuda:N o mps (por defecto: auto)",
-    )
-    p.add_argument(
-        "--dtype",
-        choices=("auto", "float32", "bfloat16"),
-        default=S,
-        help="precisión del cálculo; auto = bfloat16 donde es más rápido que float32 (CPU con "
-        "AMX, GPU desde Ampere), si no float32 (por defecto: auto)",
-    )
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        default=S,
-        help="usar torch.compile (necesita un compilador de C)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=S,
-        help=f"semilla de inicialización y lotes (por defecto: {defaults.DEFAULT_SEED})",
-    )
-    p.add_argument(
-        "--checkpoint-dir",
-        metavar="CARPETA",
-        default=S,
-        help=f"dónde guardar (por defecto: {default_checkpoint_dir('<modelo>')}; al "
-        "reanudar, la carpeta del checkpoint reanudado)",
-    )
-    p.add_argument(
-        "--run-name",
-        metavar="NOMBRE",
-        default=S,
-        help="nombre del checkpoint (por defecto: <modelo>-<fecha>-<hora>; al reanudar, el del "
-        "checkpoint reanudado)",
-    )
+    for f, opt in settings_fields():
+        add_setting(p, f, opt)
     p.add_argument(
         "--overwrite",
         action="store_true",
         help="permitir reemplazar un entrenamiento que ya existe con ese --run-name "
         "(sin esta opción, es un error)",
-    )
-    p.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        default=S,
-        metavar="CHECKPOINT",
-        help="continuar un entrenamiento: el último checkpoint de --checkpoint-dir, "
-        "o el fichero indicado",
     )
     p.add_argument("--no-progress", action="store_true", help="sin barra de progreso")
     return p
@@ -190,7 +84,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, ResumeS
         settings = TrainSettings(**given)
         place_run(settings, set(given), None, args.overwrite)
         return settings, None
-    model = given.get("model", "gpt")
+    model = given.get("model", TrainSettings.model)
     checkpoint_dir = given.get("checkpoint_dir", default_checkpoint_dir(model))
     path = find_resume_checkpoint(resume, checkpoint_dir)
     state = load_resume_state(path)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from shared.device import resolve_device
 from shared.errors import ConfigError, DeviceError
 
 # Los lotes del rank r salen de un generador con semilla seed + r * RANK_SEED_STRIDE:
@@ -53,13 +52,12 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0") in ("", "0")
 
 
-def setup(device_name: str) -> tuple[DistContext, torch.device]:
+def setup(device: torch.device) -> tuple[DistContext, torch.device]:
     """Crea el grupo de procesos si hay torchrun; devuelve el contexto y el dispositivo del rank.
 
     Backend gloo en CPU y nccl en CUDA (el único que usa NVLink/PCIe entre GPUs directamente).
     Con CUDA, cada proceso usa la GPU ``LOCAL_RANK`` de su máquina.
     """
-    device = resolve_device(device_name)
     world = env_world_size()
     if world == 1:
         return DistContext(), device

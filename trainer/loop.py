@@ -76,13 +76,14 @@ class Trainer:
         self.should_stop = should_stop
         self.log = log
         self.progress = progress
+        # Una sola vez: un dispositivo que no existe falla aquí, antes de leer nada.
         self.device = resolve_device(settings.device)
         self.dist = distributed.DistContext()
         self.threads: ThreadTuner | None = None
 
     def _setup(self) -> None:
         s = self.s
-        self.dist, self.device = distributed.setup(s.device)
+        self.dist, self.device = distributed.setup(self.device)  # con torchrun, la GPU del rank
         if not self.dist.is_main:
             self.log = lambda message: None
             self.progress = False

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import config as defaults
+from shared.argparse_es import SpanishArgumentParser
 from shared.errors import LLMError
 from trainer.errors import run_cli
 
@@ -162,12 +163,11 @@ def draw_run_curve(metrics_path: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer.plot",
         description="Dibuja las curvas de pérdida (entrenamiento y validación) de una o varias "
         "ejecuciones en una sola figura PNG, a partir de sus métricas JSONL.",
         epilog="Ejemplo: python -m trainer.plot checkpoints/bigram-1.pt gpt-2 --out curvas.png",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "runs", nargs="+", metavar="RUN", help="un .pt, un .metrics.jsonl o un nombre de ejecución"

@@ -22,9 +22,9 @@ import torch
 
 from shared.errors import ConfigError
 from shared.transformer_model import CausalSelfAttention
+from trainer.settings import DTYPES
 
 AMX_FLAGS = ("amx_bf16", "amx_tile")  # las dos: la unidad de tiles y su multiplicación bf16
-DTYPES = ("auto", "float32", "bfloat16")
 
 
 def cpu_flags() -> set[str]:

@@ -1,17 +1,27 @@
-"""Ajustes de un entrenamiento: lo que dicen los flags de la CLI, ya validado."""
+"""Ajustes de un entrenamiento, declarados una sola vez.
+
+Cada campo de ``TrainSettings`` lleva en ``metadata`` lo que una persona lee de él: la ayuda en
+español, el flag, el metavar, las opciones y el nombre de la variable de make, .env y Docker. De
+aquí salen el argparse de ``python -m trainer`` (trainer/cli.py), la tabla de
+docs/entrenar.md (trainer/options_doc.py) y lo que comprueban las pruebas del Makefile,
+compose.yaml y docker/trainer-entrypoint.sh. Los valores por defecto del modelo viven en
+shared/config.py (shared no puede importar trainer); aquí solo se leen.
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 from shared import config as defaults
 from shared.config import BigramConfig, GPTConfig, ModelConfig
 from shared.errors import ConfigError
 
+# Las precisiones de --dtype (trainer/precision.py las aplica).
+DTYPES = ("auto", "float32", "bfloat16")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -21,32 +31,111 @@ def default_checkpoint_dir(model: str) -> str:
     return f"{defaults.DEFAULT_CHECKPOINT_DIR}/{model}"
 
 
+@dataclass(frozen=True)
+class Option:
+    """Lo que la CLI, la documentación y el Makefile necesitan saber de un ajuste."""
+
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    # La variable de make, .env, compose.yaml y docker/trainer-entrypoint.sh (None: no hay).
+    env: str | None = None
+    # Cómo se explica el valor por defecto cuando no es un valor fijo (None: el del campo).
+    shown_default: str | None = None
+    # Se puede cambiar al reanudar (--resume); los demás ajustes son los del checkpoint.
+    resumable: bool = False
+    # --resume sin valor equivale a --resume <const>.
+    const: str | None = None
+
+    def flag(self, name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+
+def option(default: Any, help: str, **kwargs: Any) -> Any:
+    return field(default=default, metadata={"option": Option(help=help, **kwargs)})
+
+
+def _per_model(values: dict[str, float]) -> str:
+    return ", ".join(f"{values[m]:g} {'bigrama' if m == 'bigram' else m}" for m in values)
+
+
 @dataclass
 class TrainSettings:
-    model: str = "gpt"
-    data: str = defaults.DEFAULT_DATA
-    max_steps: int = defaults.DEFAULT_MAX_STEPS
-    batch_size: int = defaults.DEFAULT_BATCH_SIZE
-    block_size: int = defaults.DEFAULT_BLOCK_SIZE
-    lr: float | None = None  # None = la de cada modelo (config.DEFAULT_LR)
-    weight_decay: float | None = None
-    warmup_steps: int | None = None
-    grad_clip: float = 1.0
-    grad_accum: int = 1
-    eval_interval: int = defaults.DEFAULT_EVAL_INTERVAL
-    eval_iters: int = defaults.DEFAULT_EVAL_ITERS
-    n_embd: int = 128
-    n_head: int = 4
-    n_layer: int = 2
-    dropout: float = 0.0
-    attention: str = "sdpa"
-    device: str = "auto"
-    dtype: str = "auto"  # bf16 donde es más rápido (AMX, GPU Ampere+), si no float32
-    compile: bool = False
-    seed: int = defaults.DEFAULT_SEED
-    checkpoint_dir: str = ""  # "" = checkpoints/<modelo>: un modelo por carpeta
-    run_name: str = ""
-    resume: str | None = None  # "latest" o una ruta
+    model: str = option("gpt", "qué modelo entrenar", choices=defaults.MODEL_TYPES, env="MODEL")
+    data: str = option(
+        defaults.DEFAULT_DATA, "texto UTF-8", metavar="FICHERO", env="DATA", resumable=True
+    )
+    max_steps: int = option(
+        defaults.DEFAULT_MAX_STEPS, "pasos de optimización", env="MAX_STEPS", resumable=True
+    )
+    batch_size: int = option(defaults.DEFAULT_BATCH_SIZE, "secuencias por lote", env="BATCH_SIZE")
+    block_size: int = option(defaults.DEFAULT_BLOCK_SIZE, "longitud del contexto", env="BLOCK_SIZE")
+    lr: float | None = option(
+        None,
+        "tasa de aprendizaje máxima",
+        shown_default=_per_model(defaults.DEFAULT_LR),
+    )
+    weight_decay: float | None = option(
+        None,
+        "weight decay de AdamW en las matrices",
+        shown_default=_per_model(defaults.DEFAULT_WEIGHT_DECAY),
+    )
+    warmup_steps: int | None = option(
+        None, "pasos de calentamiento", shown_default="min(100, max_steps/10)"
+    )
+    grad_clip: float = option(1.0, "norma máxima del gradiente, 0 = sin recorte")
+    grad_accum: int = option(1, "microlotes acumulados por paso", resumable=True)
+    eval_interval: int = option(
+        defaults.DEFAULT_EVAL_INTERVAL, "evaluar cada N pasos", resumable=True
+    )
+    eval_iters: int = option(defaults.DEFAULT_EVAL_ITERS, "lotes por evaluación")
+    n_embd: int = option(
+        defaults.DEFAULT_N_EMBD, "dimensión de los embeddings del GPT", env="N_EMBD"
+    )
+    n_head: int = option(defaults.DEFAULT_N_HEAD, "cabezas de atención del GPT", env="N_HEAD")
+    n_layer: int = option(defaults.DEFAULT_N_LAYER, "bloques transformer del GPT", env="N_LAYER")
+    dropout: float = option(defaults.DEFAULT_DROPOUT, "dropout del GPT")
+    attention: str = option(
+        defaults.DEFAULT_ATTENTION,
+        "sdpa = núcleo rápido; manual = versión explícita",
+        choices=defaults.ATTENTION_KINDS,
+    )
+    device: str = option(
+        "auto", "auto, cpu, cuda, cuda:N o mps", metavar="DISPOSITIVO", env="DEVICE", resumable=True
+    )
+    dtype: str = option(
+        "auto",
+        "precisión del cálculo; auto = bfloat16 donde es más rápido que float32 (CPU con AMX, "
+        "GPU desde Ampere), si no float32",
+        choices=DTYPES,
+        resumable=True,
+    )
+    compile: bool = option(False, "usar torch.compile (necesita un compilador de C)")
+    seed: int = option(defaults.DEFAULT_SEED, "semilla de inicialización y lotes", env="SEED")
+    checkpoint_dir: str = option(
+        "",  # "" = checkpoints/<modelo>: un modelo por carpeta
+        "dónde guardar",
+        metavar="CARPETA",
+        env="CHECKPOINT_DIR",
+        shown_default=f"{default_checkpoint_dir('<modelo>')}; al reanudar, la carpeta del "
+        "checkpoint reanudado",
+        resumable=True,
+    )
+    run_name: str = option(
+        "",  # "" = <modelo>-<fecha>-<hora>
+        "nombre del checkpoint",
+        metavar="NOMBRE",
+        env="RUN_NAME",
+        shown_default="<modelo>-<fecha>-<hora>; al reanudar, el del checkpoint reanudado",
+        resumable=True,
+    )
+    resume: str | None = option(
+        None,
+        "continuar un entrenamiento: el último checkpoint de --checkpoint-dir, o el fichero "
+        "indicado",
+        metavar="CHECKPOINT",
+        const="latest",
+    )
 
     def __post_init__(self) -> None:
         if not self.checkpoint_dir:
@@ -65,6 +154,8 @@ class TrainSettings:
         return defaults.DEFAULT_WEIGHT_DECAY[self.model]
 
     def validate(self) -> None:
+        """Los ajustes del entrenador. Los del modelo (n_embd divisible por n_head...) los
+        comprueba la configuración del modelo al construirse, una sola vez (shared/config.py)."""
         if self.model not in defaults.MODEL_TYPES:
             raise ConfigError(
                 f"modelo desconocido '{self.model}'; opciones: {', '.join(defaults.MODEL_TYPES)}."
@@ -94,9 +185,9 @@ class TrainSettings:
             raise ConfigError(
                 f"--run-name '{self.run_name}' no es válido: usa letras, números, '.', '_' o '-'."
             )
-        self.model_config(vocab_size=1).validate()
 
     def model_config(self, vocab_size: int) -> ModelConfig:
+        """La configuración del modelo, ya validada (ConfigError si no vale)."""
         if self.model == "bigram":
             return BigramConfig(vocab_size=vocab_size, block_size=self.block_size)
         return GPTConfig(
@@ -116,3 +207,28 @@ class TrainSettings:
     def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def settings_fields() -> list[tuple[Field[Any], Option]]:
+    """Cada ajuste con su declaración, en el orden de la clase (el de --help y la tabla)."""
+    return [(f, f.metadata["option"]) for f in fields(TrainSettings)]
+
+
+def value_type(f: Field[Any]) -> type:
+    """int, float, str o bool: el tipo del valor de un ajuste (sin el None de «sin fijar»)."""
+    hint = get_type_hints(TrainSettings)[f.name]
+    kinds = [k for k in getattr(hint, "__args__", (hint,)) if k is not type(None)]
+    return kinds[0]
+
+
+def shown_default(f: Field[Any], opt: Option) -> str | None:
+    """El valor por defecto tal como se explica (None: no se muestra, p. ej. un interruptor)."""
+    if opt.shown_default is not None:
+        return opt.shown_default
+    if f.default is None or f.default is False:
+        return None
+    return str(f.default)
+
+
+# Los ajustes que se pueden cambiar al reanudar (los demás son los del checkpoint).
+RESUME_OVERRIDABLE = tuple(f.name for f, opt in settings_fields() if opt.resumable)

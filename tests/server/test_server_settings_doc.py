@@ -1,7 +1,7 @@
 """Las variables del servidor se declaran una vez (server/settings.py, ``VARIABLES``) y todo lo
 demás sale de ahí o se comprueba contra ahí: ``Settings``, ``python -m server --help``, la tabla
 de docs/servidor.md y la sección del servidor de .env.example (compose.yaml: en
-test_server_settings_env.py). Añadir una variable sin regenerar (``make docs-server-table``)
+test_server_settings_env.py). Añadir una variable sin regenerar (``make docs-tables``)
 hace fallar estas pruebas.
 """
 
@@ -51,7 +51,7 @@ def test_every_checked_variable_rejects_garbage_in_spanish(var: Var) -> None:
 def test_doc_table_is_up_to_date() -> None:
     expected = settings_doc.generated_files()[settings_doc.DOC]
     current = settings_doc.DOC.read_text(encoding="utf-8")
-    assert current == expected, "docs/servidor.md está desfasada: ejecuta make docs-server-table"
+    assert current == expected, "docs/servidor.md está desfasada: ejecuta make docs-tables"
     for var in VARIABLES:
         assert f"| `{var.name}` |" in current
 
@@ -60,7 +60,7 @@ def test_env_example_is_up_to_date() -> None:
     path = settings_doc.ENV_EXAMPLE
     current = path.read_text(encoding="utf-8")
     assert current == settings_doc.generated_files()[path], (
-        ".env.example está desfasado: ejecuta make docs-server-table"
+        ".env.example está desfasado: ejecuta make docs-tables"
     )
     start, end = settings_doc.ENV_MARKERS
     block = current.split(start, 1)[1].split(end, 1)[0]

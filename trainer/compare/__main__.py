@@ -13,6 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from shared import config as defaults
+from shared.argparse_es import SpanishArgumentParser
 from shared.errors import ConfigError, DataError
 from shared.sampling import SamplingParams
 from trainer.compare.figures import curves_for, draw_all_curves, draw_sweeps
@@ -38,16 +39,16 @@ FIRST_TWO = ("bigrama", "gpt")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SpanishArgumentParser(
         prog="python -m trainer.compare",
-        description="Entrena el bigrama y el mini GPT con las órdenes de la semilla (2000 pasos) "
+        description="Entrena el bigrama y el mini GPT con las órdenes de la semilla "
+        f"({FULL.max_steps} pasos) "
         "y un barrido (bloque 8/32/128, capas 1/2/4, cabezas 1/4) sobre el mismo texto, y "
         "escribe un informe: curvas, barrido, tabla (Markdown y JSON), muestras y una página "
         "HTML. Lo ya entrenado con los mismos ajustes y texto se reutiliza; Ctrl-C conserva lo "
         "terminado.",
         epilog="Ejemplo: python -m trainer.compare --data data/tiny_spanish.txt "
         "--out build/comparacion --quick",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", default=defaults.DEFAULT_DATA, help="texto UTF-8 de entrenamiento")
     p.add_argument("--out", default="build/comparacion", help="carpeta del informe")

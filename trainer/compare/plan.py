@@ -1,13 +1,13 @@
 """Qué se entrena al comparar: las órdenes de la semilla y el barrido de los consejos didácticos.
 
-Las órdenes de la semilla son ``--model bigram --max-steps 2000`` y ``--model gpt --max-steps 2000
---n-embd 128 --n-head 4 --n-layer 2`` (bloque de 128). El barrido cambia una sola cosa cada vez
-respecto de ese GPT: el tamaño de bloque (8/32/128), las capas (1/2/4) o las cabezas (1/4).
+Las órdenes de la semilla son ``make train-bigram`` y ``make train``, es decir, los valores por
+defecto de ``TrainSettings``. El barrido cambia una sola cosa cada vez respecto de ese GPT: el
+tamaño de bloque (8/32/128), las capas (1/2/4) o las cabezas (1/4).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from trainer.settings import TrainSettings
@@ -29,14 +29,17 @@ class Profile:
     top_ks: tuple[int, ...] = (0, 5)
 
 
-FULL = Profile("completa", max_steps=2000, batch_size=32, n_embd=128, eval_interval=200,
-               eval_iters=50, sample_chars=200)  # fmt: skip
+# La completa entrena con los valores por defecto del entrenador (los de `make train`).
+_SEED = {f.name: f.default for f in fields(TrainSettings)}
+FULL = Profile("completa", max_steps=_SEED["max_steps"], batch_size=_SEED["batch_size"],
+               n_embd=_SEED["n_embd"], eval_interval=_SEED["eval_interval"],
+               eval_iters=_SEED["eval_iters"], sample_chars=200)  # fmt: skip
 # Para clase: todo el conjunto en cerca de un minuto de CPU. Con tan pocos pasos, el GPT usa una
 # tasa de aprendizaje mayor para llegar a algo (con la normal apenas sale del ruido).
 QUICK = Profile("rápida", max_steps=200, batch_size=16, n_embd=64, eval_interval=25,
                 eval_iters=8, sample_chars=120, gpt_lr=5e-3)  # fmt: skip
 
-BASE_GPT = {"block_size": 128, "n_layer": 2, "n_head": 4}
+BASE_GPT = {name: _SEED[name] for name in ("block_size", "n_layer", "n_head")}
 
 
 def adjusted(profile: Profile, max_steps: int | None, sample_chars: int | None) -> Profile:

@@ -1,4 +1,5 @@
-"""argparse en español: ayuda y errores sin una palabra en inglés, para todas las CLIs.
+"""argparse en español: ayuda y errores sin una palabra en inglés, para todas las CLIs
+(entrenador, herramientas y servidor: por eso vive en shared/).
 
 argparse escribe sus textos en inglés («usage:», «options:», «invalid int value»...). En lugar
 de instalar un catálogo de gettext, este módulo cambia los pocos sitios donde aparecen: el
@@ -121,9 +122,14 @@ class SpanishArgumentParser(argparse.ArgumentParser):
         return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        # Como los demás errores de las CLIs: una línea «error: ...», sin volcar el uso entero.
-        sys.stderr.write(f"error: {translate_error(message)}\nAyuda: {self.prog} --help\n")
-        sys.exit(2)
+        usage_error(self.prog, message)
+
+
+def usage_error(prog: str, message: str) -> NoReturn:
+    """Como los demás errores de las CLIs: una línea «error: ...» en español, sin volcar el uso
+    entero, y el código 2 de argparse. Sirve también para el argparse de otro (gunicorn)."""
+    sys.stderr.write(f"error: {translate_error(message)}\nAyuda: {prog} --help\n")
+    sys.exit(2)
 
 
 def finite_float(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
