@@ -79,7 +79,8 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app \
     LLM_NO_PROGRESS=1 \
-    CHECKPOINT_DIR=/checkpoints
+    CHECKPOINT_DIR=/checkpoints \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /app
 COPY shared/ /app/shared/
