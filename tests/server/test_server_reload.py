@@ -58,6 +58,10 @@ def reload_server(
     ckdir = tmp_path_factory.mktemp("ckpt-recarga")
     shutil.copy2(checkpoint, ckdir / "tiny.pt")
     with start_server(tmp_path_factory.mktemp("servidor-recarga"), ckdir) as srv:
+        # Los dos workers con el modelo cargado antes de empezar: /ready responde en cuanto uno
+        # lo tiene, y si el otro tardaba en arrancar cargaba directamente el paso 1000 de
+        # test_2 («modelo cargado», no «recargado») y la prueba fallaba sin que nada estuviera mal.
+        srv.wait_for_log(r"modelo cargado: 'tiny\.pt'", count=WORKERS)
         yield srv, ckdir
 
 
