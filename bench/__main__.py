@@ -33,7 +33,9 @@ SECTIONS = ("training", "generation", "checkpoint", "server", "busy")
 FULL = (300, 20, 500, 3)
 QUICK = (40, 4, 100, 1)
 # Fila «CPU ocupada» (bench/busy.py): (pasos por entrenamiento, vueltas alternando políticas)
-BUSY_FULL = (100, 2)
+# 200 pasos × 3 vueltas: con 100 × 2, el ruido de una máquina virtual tranquila (±20 % entre
+# ejecuciones iguales) tapaba diferencias de pocos % entre políticas (docs/BENCHMARKS.md).
+BUSY_FULL = (200, 3)
 BUSY_QUICK = (30, 1)
 
 
