@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from server.app import create_app
 from server.settings import Settings
+from tests.helpers.server import assert_error
 
 ATTENTION_CAP = 3
 PROMPT_CAP = 12
@@ -38,11 +39,7 @@ def client(app: Flask) -> Iterator[FlaskClient]:
 
 def error(resp: Any, param: str) -> str:
     """El mensaje de un 422 en JSON (no un 200 de SSE con el error dentro)."""
-    assert resp.status_code == 422, resp.get_data(as_text=True)
-    assert resp.mimetype == "application/json", resp.mimetype
-    err = resp.get_json()["error"]
-    assert err["type"] == "validation_error" and err["param"] == param, err
-    return err["message"]
+    return assert_error(resp, 422, "validation_error", param)["message"]
 
 
 @pytest.mark.parametrize("stream", [False, True])
