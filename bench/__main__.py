@@ -17,12 +17,12 @@ from bench.machine import load_average, machine_info, matmul_peak
 from bench.report import render, write_json
 from bench.serving import measure_serving
 from bench.training import SIZES, measure_reference, measure_training
-from shared import config as defaults
-from shared.argparse_es import SpanishArgumentParser, finite_float
-from shared.checkpoint import Checkpoint, save_checkpoint
-from shared.device import resolve_device
-from shared.errors import ConfigError
-from shared.models import build_model
+from shared.checkpoints.files import Checkpoint, save_checkpoint
+from shared.checkpoints.models import build_model
+from shared.common.argparse_es import SpanishArgumentParser, finite_float
+from shared.common.device import resolve_device
+from shared.common.errors import ConfigError
+from trainer import settings as defaults
 from trainer.data import TextDataset
 from trainer.errors import run_cli
 from trainer.precision import fast_bf16, resolve_dtype

@@ -20,8 +20,8 @@ from bench.machine import load_average
 from bench.report import table, write_json
 from bench.serving import run_load, server_settings
 from server.process import ServerProcess
-from shared.argparse_es import SpanishArgumentParser
-from shared.checkpoint import latest_checkpoint
+from shared.checkpoints.files import latest_checkpoint
+from shared.common.argparse_es import SpanishArgumentParser
 from trainer.errors import run_cli
 
 
@@ -151,7 +151,7 @@ def _main(argv: list[str] | None) -> int:
     path = Path(args.ckpt)
     checkpoint = latest_checkpoint(path) if path.is_dir() else path
     if checkpoint is None or not checkpoint.is_file():
-        from shared.errors import CheckpointError
+        from shared.common.errors import CheckpointError
 
         raise CheckpointError(f"no hay ningún checkpoint en '{args.ckpt}'.")
     levels = tuple(int(c) for c in args.clients.split(","))

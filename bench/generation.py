@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from shared.checkpoint import load_model
-from shared.engine import generate
+from shared.checkpoints.files import load_model
+from shared.engine.batch import generate
 from shared.sampling import SamplingParams
 
 

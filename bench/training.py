@@ -11,13 +11,13 @@ from typing import Any
 import torch
 
 from bench.reference import build_reference, reference_step
-from shared.checkpoint import Checkpoint, save_checkpoint
-from shared.config import DEFAULT_SEED, GPTConfig
+from shared.checkpoints.files import Checkpoint, save_checkpoint
+from shared.config import GPTConfig
 from trainer.data import TextDataset, get_batch
 from trainer.evaluation import evaluate_ids
 from trainer.loop import Trainer
 from trainer.resume import rng_state
-from trainer.settings import TrainSettings
+from trainer.settings import DEFAULT_SEED, TrainSettings
 
 # Los dos tamaños del issue: la orden de la semilla (make train: los valores por defecto de
 # TrainSettings, sin copiarlos) y un GPT de 6 capas.
@@ -127,7 +127,7 @@ def measure_training(
 
 def measure_reference(size: str, steps: int, data: str, device: str) -> dict[str, Any]:
     """La implementación directa (bench/reference.py) con los mismos lotes y tamaños."""
-    from shared.device import resolve_device
+    from shared.common.device import resolve_device
 
     dev = resolve_device(device)
     s = SIZES[size]

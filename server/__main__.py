@@ -18,7 +18,7 @@ Después: http://HOST:PORT/ (playground), /docs (API), /health, /ready, /info, /
 def announce() -> None:
     """Dónde abrir el playground, antes de los registros de gunicorn (en inglés y técnicos)."""
     from server.settings import Settings, load_env_file
-    from shared.errors import ConfigError
+    from shared.common.errors import ConfigError
 
     load_env_file()
     try:
@@ -51,7 +51,7 @@ def check_gunicorn_args(args: list[str]) -> None:
         if web_concurrency is not None:
             os.environ["WEB_CONCURRENCY"] = web_concurrency
 
-    from shared.argparse_es import usage_error
+    from shared.common.argparse_es import usage_error
 
     parser = Config().parser()
     parser.error = lambda message: usage_error("python -m server", message)  # type: ignore[method-assign]

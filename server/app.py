@@ -25,8 +25,8 @@ from server.routes_meta import bp as meta_bp
 from server.routes_models import bp as models_bp
 from server.settings import Settings, load_env_file
 from server.state import EXTENSION_KEY, ServerState
-from shared.device import resolve_device
-from shared.errors import DeviceError
+from shared.common.device import resolve_device
+from shared.common.errors import DeviceError
 
 log = logging.getLogger("server")
 

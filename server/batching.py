@@ -3,7 +3,7 @@
 Cada petición entra en una cola; el hilo del motor (uno por worker, arrancado con la primera
 petición, ya después del fork) la recoge al principio del paso siguiente y la añade al lote de
 su modelo. En cada paso hace UNA pasada del modelo para todas las filas
-(``shared.engine``) y deja los caracteres nuevos de cada una en su buzón; el hilo de
+(``shared.engine.batch``) y deja los caracteres nuevos de cada una en su buzón; el hilo de
 la petición los lee de ahí y los entrega (JSON o SSE). Una petición terminada o abandonada (el
 cliente cerró la conexión) sale del lote en el paso siguiente y libera su hueco.
 
@@ -23,7 +23,7 @@ from collections.abc import Generator
 
 from server import metrics
 from server.model_store import LoadedModel
-from shared.engine import Engine, Row
+from shared.engine.batch import Engine, Row
 from shared.generation import GeneratedChar
 from shared.sampling import SamplingParams
 

@@ -22,7 +22,7 @@ from server import metrics
 from server.batching import BatchingEngine
 from server.errors import APIError
 from server.model_store import LoadedModel
-from shared.engine import stream_generate
+from shared.engine.batch import stream_generate
 from shared.generation import GeneratedChar
 from shared.sampling import SamplingParams
 

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server.settings import Settings, load_env_file  # noqa: E402
-from shared.errors import ConfigError  # noqa: E402
+from shared.common.errors import ConfigError  # noqa: E402
 
 load_env_file()
 try:

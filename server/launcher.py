@@ -28,7 +28,7 @@ from pathlib import Path
 
 from server.front import MAX_CONNECTIONS, Front, FrontConfig
 from server.settings import Settings, load_env_file
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 
 CONF = Path(__file__).with_name("gunicorn.conf.py")
 UPSTREAM_ENV = "LLM_UPSTREAM_SOCKET"  # gunicorn.conf.py escucha aquí si existe

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from server.errors import APIError
 from server.model_store import FileKey, LoadedModel, ModelStore, _file_key, load_and_validate
-from shared.checkpoint import list_checkpoints, load_checkpoint_file
+from shared.checkpoints.files import list_checkpoints, load_checkpoint_file
+from shared.common.errors import LLMError
 from shared.config import MODEL_TYPES
-from shared.errors import LLMError
 
 log = logging.getLogger("server")
 

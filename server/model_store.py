@@ -2,7 +2,7 @@
 
 Cada worker carga el último checkpoint utilizable de CHECKPOINT_DIR tras el fork (PyTorch y
 fork no se llevan bien: nada de modelos cargados antes), con la misma regla que la CLI
-(``shared/checkpoint.py``: orden de llegada al directorio, y se salta lo que no valida). Un
+(``shared/checkpoints/files.py``: orden de llegada al directorio, y se salta lo que no valida). Un
 hilo vigila el directorio cada RELOAD_INTERVAL segundos; si el último utilizable ya no es el que
 sirve (llegó otro, o el servido desapareció), lo carga en un objeto nuevo, lo valida y cambia la
 referencia bajo un cerrojo. Las peticiones en curso ya tienen su referencia al modelo viejo y
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from shared.checkpoint import Checkpoint, list_checkpoints, load_model
-from shared.errors import LLMError
-from shared.models import LanguageModel, count_params
+from shared.checkpoints.files import Checkpoint, list_checkpoints, load_model
+from shared.checkpoints.models import LanguageModel, count_params
+from shared.common.errors import LLMError
 from shared.tokenizer import CharTokenizer
 
 log = logging.getLogger("server")
@@ -137,7 +137,7 @@ class ModelStore:
         return sorted(found, key=lambda r: r.rejected_at, reverse=True)[:MAX_REJECTIONS_SHOWN]
 
     def _candidates(self) -> list[tuple[Path, FileKey]]:
-        """Los candidatos de la regla de shared.checkpoint, del más reciente al más antiguo."""
+        """Candidatos de la regla de shared.checkpoints.files, del más reciente al más antiguo."""
         found = []
         for path in reversed(list_checkpoints(self.directory)):
             key = _file_key(path)

@@ -1,6 +1,6 @@
 """POST /attention: los pesos de atención de cada capa y cabeza para un prompt.
 
-Los calcula ``shared/attention_map.py`` con la atención explícita del propio modelo (la de la
+Los calcula ``shared/engine/attention_map.py`` con la atención explícita del propio modelo (la de la
 lección). El prompt se limita a MAX_ATTENTION_CHARS caracteres (un ajuste de
 server/settings.py) y al block_size del modelo: la respuesta crece con capas × cabezas × T², y
 más allá ya no se puede leer.
@@ -18,7 +18,7 @@ from server.routes_generate import check_vocabulary, model_summary
 from server.schemas import AttentionRequest, AttentionResponse
 from server.state import require_model, state
 from server.validation import read_request
-from shared.attention_map import attention_map
+from shared.engine.attention_map import attention_map
 
 bp = Blueprint("attention", __name__)
 

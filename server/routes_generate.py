@@ -27,7 +27,7 @@ from server.schemas import (
 from server.sse import event, sse_response
 from server.state import require_model, state
 from server.validation import read_request
-from shared.errors import TokenizerError
+from shared.common.errors import TokenizerError
 from shared.generation import GeneratedChar
 from shared.sampling import SamplingParams
 

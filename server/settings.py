@@ -23,8 +23,8 @@ from typing import Any
 from dotenv import find_dotenv, load_dotenv
 
 from server.cpus import usable_cores
+from shared.common.errors import ConfigError
 from shared.config import MODEL_TYPES
-from shared.errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # Tope de workers por defecto: cada uno lleva su PyTorch y su modelo en memoria.
@@ -206,7 +206,7 @@ VARIABLES: tuple[Var, ...] = (
         "Tope de memoria para cargar un checkpoint (`64G`, `512M`; `0` = sin comprobar): uno que "
         "pediría más se descarta con un aviso y se sigue sirviendo el anterior (ver «Memoria» en "
         "docs/generar.md).",
-        shown="la memoria disponible", trainer=True),  # la lee shared/memory_budget.py
+        shown="la memoria disponible", trainer=True),  # la lee shared/common/memory_estimate.py
 )  # fmt: skip
 
 

@@ -1,10 +1,15 @@
-"""Biblioteca común de llm-desde-cero: lo que comparten el entrenador y el servidor.
+"""llm-desde-cero: la lección. Un modelo de lenguaje entero, en este orden de lectura:
 
-La lección, en este orden: ``tokenizer`` → ``bigram_model`` → ``transformer_model`` →
-``kv_cache`` → ``sampling`` → ``generation`` (todo el modelo y todo el muestreador). Después,
-``engine``: la misma cuenta reordenada para ir rápido, la que usan la CLI y el servidor. Y la
-intendencia: ``config``, ``models``, ``checkpoint`` (con ``checkpoint_format``,
-``model_shapes`` y ``memory_budget``), ``device``, ``errors`` y ``argparse_es`` (la ayuda y
-los errores de las CLIs en español).
-No importa nunca ``trainer`` ni ``server``.
+1. ``tokenizer`` — de texto a números y de vuelta: un símbolo por carácter.
+2. ``config`` — los hiperparámetros de los modelos y qué significa cada uno.
+3. ``bigram_model`` — el punto de partida: el siguiente carácter según el actual.
+4. ``transformer_model`` — el mini GPT: atención causal multi-cabeza, MLP, residuales.
+5. ``kv_cache`` — generar sin recalcular el pasado.
+6. ``sampling`` — de logits a un carácter: temperatura, top-k, top-p.
+7. ``generation`` — el bucle que genera texto (la referencia con la que se compara todo).
+
+Lo demás es la maquinaria que comparten el entrenador y el servidor, en subpaquetes:
+``engine`` (la misma cuenta reordenada para ir rápido, y el mapa de atención),
+``checkpoints`` (formato, validación y escritura atómica) y ``common`` (errores, dispositivo,
+memoria y argparse en español). Nada de ``shared`` importa ``trainer`` ni ``server``.
 """

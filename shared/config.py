@@ -1,42 +1,18 @@
-"""Valores por defecto y configuraciones de los modelos, en un solo sitio."""
+"""La configuración de los dos modelos: qué significa cada campo y qué valores admite.
+
+Los valores por defecto son los del mini GPT de la lección (`make train`); el entrenamiento
+(pasos, lote, tasa de aprendizaje...) tiene los suyos en trainer/settings.py.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 
 MODEL_TYPES = ("bigram", "gpt")
 ATTENTION_KINDS = ("sdpa", "manual")
-
-# Valores por defecto del entrenamiento (los mismos que usa `make train`).
-DEFAULT_DATA = "data/tiny_spanish.txt"
-DEFAULT_CHECKPOINT_DIR = "checkpoints"
-DEFAULT_MAX_STEPS = 2000
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_BLOCK_SIZE = 128
-DEFAULT_EVAL_INTERVAL = 200
-DEFAULT_EVAL_ITERS = 50
-DEFAULT_SEED = 1337
-# El tamaño del mini GPT de la lección (GPTConfig, `python -m trainer` y `make train`).
-DEFAULT_N_EMBD = 128
-DEFAULT_N_HEAD = 4
-DEFAULT_N_LAYER = 2
-DEFAULT_DROPOUT = 0.0
-DEFAULT_ATTENTION = "sdpa"
-# Tasa de aprendizaje por modelo (medido, ver docs/entrenar.md): el bigrama es una tabla de
-# logits que parte de cero y necesita pasos grandes; el GPT, lo habitual en GPT pequeños de
-# caracteres.
-DEFAULT_LR = {"bigram": 1e-1, "gpt": 1e-3}
-DEFAULT_WEIGHT_DECAY = {"bigram": 0.0, "gpt": 0.1}
-
-# Topes que no dependen de la máquina (la memoria se comprueba aparte, en shared/memory_budget.py).
-# Un vocabulario de caracteres no puede tener más símbolos que Unicode (sin los sustitutos).
-MAX_VOCAB_SIZE = 0x110000 - 0x800
-# Con miles de bloques, solo construir el modelo tarda decenas de segundos aunque quepa en memoria
-# (12 000 bloques diminutos: ~21 s). 512 es mucho más de lo que cualquier lección necesita.
-MAX_N_LAYER = 512
 
 
 def _check_positive(name: str, value: int, maximum: int | None = None) -> None:
@@ -55,7 +31,7 @@ class BigramConfig:
     """
 
     vocab_size: int
-    block_size: int = DEFAULT_BLOCK_SIZE
+    block_size: int = 128
 
     def __post_init__(self) -> None:
         self.validate()  # una configuración que existe es válida: nadie la vuelve a comprobar
@@ -72,15 +48,15 @@ class BigramConfig:
 class GPTConfig:
     """Hiperparámetros del mini GPT."""
 
-    vocab_size: int
-    block_size: int = DEFAULT_BLOCK_SIZE
-    n_embd: int = DEFAULT_N_EMBD
-    n_head: int = DEFAULT_N_HEAD
-    n_layer: int = DEFAULT_N_LAYER
-    dropout: float = DEFAULT_DROPOUT
-    bias: bool = True
+    vocab_size: int  # cuántos símbolos distintos hay (lo fija el tokenizador)
+    block_size: int = 128  # cuántos caracteres de contexto mira como mucho
+    n_embd: int = 128  # dimensión del vector de cada posición
+    n_head: int = 4  # cabezas de atención (cada una con n_embd / n_head dimensiones)
+    n_layer: int = 2  # bloques transformer apilados
+    dropout: float = 0.0  # fracción de activaciones apagadas al entrenar (0 = ninguna)
+    bias: bool = True  # sesgos en las capas lineales y en LayerNorm
     # "sdpa" usa F.scaled_dot_product_attention (rápido); "manual" la versión explícita didáctica.
-    attention: str = DEFAULT_ATTENTION
+    attention: str = "sdpa"
 
     def __post_init__(self) -> None:
         self.validate()  # una configuración que existe es válida: nadie la vuelve a comprobar
@@ -116,6 +92,15 @@ class GPTConfig:
 
 
 ModelConfig = BigramConfig | GPTConfig
+
+# Topes que no dependen de la máquina (la memoria se comprueba aparte, en
+# shared/common/memory_estimate.py);
+# protegen sobre todo de un checkpoint con valores absurdos.
+# Un vocabulario de caracteres no puede tener más símbolos que Unicode (sin los sustitutos).
+MAX_VOCAB_SIZE = 0x110000 - 0x800
+# Con miles de bloques, solo construir el modelo tarda decenas de segundos aunque quepa en memoria
+# (12 000 bloques diminutos: ~21 s). 512 es mucho más de lo que cualquier lección necesita.
+MAX_N_LAYER = 512
 
 
 def config_from_dict(model_type: str, data: dict[str, Any]) -> ModelConfig:

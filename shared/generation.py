@@ -7,7 +7,7 @@ el último carácter (las claves y valores del resto ya están guardados).
 El GPT solo admite ``block_size`` posiciones. Cuando el texto las supera, la ventana de
 contexto salta: se queda con la última mitad y sigue creciendo (con caché, se vacía y se vuelve
 a leer esa mitad). La CLI, la API HTTP y el playground generan con el motor de inferencia
-(``shared/engine.py``): la misma cuenta reordenada para ir más rápido, probada igual que este
+(``shared/engine/batch.py``): la misma cuenta reordenada para ir más rápido, probada igual que este
 bucle (el mismo texto con la misma semilla, ``tests/test_generation.py``).
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from shared.checkpoints.models import LanguageModel
 from shared.kv_cache import KVCache
-from shared.models import LanguageModel
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT

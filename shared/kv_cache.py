@@ -4,7 +4,7 @@ Al generar, cada carácter nuevo solo necesita su propia consulta (q); las clave
 valores (v) de los caracteres anteriores no cambian, así que los guardamos aquí en vez de
 recalcularlos en cada paso. El estado de la inferencia vive fuera del modelo.
 
-``KVSlots`` es el almacén del motor de inferencia (shared/engine.py): las cachés de muchas
+``KVSlots`` es el almacén del motor de inferencia (shared/engine/batch.py): las cachés de muchas
 generaciones a la vez, un hueco por generación.
 """
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 
 MAX_SEED = 2**63 - 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from shared.errors import TokenizerError
+from shared.common.errors import TokenizerError
 
 
 class CharTokenizer:

@@ -9,9 +9,9 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-from shared.attention_map import AttentionMapError, attention_map
 from shared.bigram_model import BigramLanguageModel
 from shared.config import BigramConfig
+from shared.engine.attention_map import AttentionMapError, attention_map
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
 from tests.helpers.cli import run_module, tiny_text

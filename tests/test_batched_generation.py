@@ -1,4 +1,4 @@
-"""Generación por lotes (``shared.engine.Engine``) frente a la misma petición sola.
+"""Generación por lotes (``shared.engine.batch.Engine``) frente a la misma petición sola.
 
 Cada fila del lote debe dar el mismo texto que sola, y sus logits deben ser idénticos bit a bit
 en cada paso: filas en posiciones distintas, que entran a mitad, con saltos de ventana, con y
@@ -12,10 +12,10 @@ import random
 import pytest
 import torch
 
-import shared.engine as solo
+import shared.engine.batch as solo
 from shared.bigram_model import BigramLanguageModel
 from shared.config import BigramConfig, GPTConfig
-from shared.engine import Engine, generate_together, sample_rows
+from shared.engine.batch import Engine, generate_together, sample_rows
 from shared.generation import reference_generate
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer

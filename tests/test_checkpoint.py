@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import shared.checkpoint as ckpt_mod
-from shared.checkpoint import (
+import shared.checkpoints.files as ckpt_mod
+from shared.checkpoints.files import (
     FORMAT_NAME,
     Checkpoint,
     clean_stale_temp_files,
@@ -17,8 +17,8 @@ from shared.checkpoint import (
     load_model,
     save_checkpoint,
 )  # fmt: skip
+from shared.common.errors import CheckpointError
 from shared.config import GPTConfig
-from shared.errors import CheckpointError
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
 from tests.helpers.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints

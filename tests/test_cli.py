@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from shared.checkpoint import load_checkpoint
+from shared.checkpoints.files import load_checkpoint
 from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from shared.checkpoint import load_checkpoint, load_model
+from shared.checkpoints.files import load_checkpoint, load_model
 from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 from trainer.distributed import rescale_grad_accum
 

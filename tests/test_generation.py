@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from shared.bigram_model import BigramLanguageModel
+from shared.common.errors import ConfigError, TokenizerError
 from shared.config import BigramConfig
-from shared.engine import generate, stream_generate
-from shared.errors import ConfigError, TokenizerError
+from shared.engine.batch import generate, stream_generate
 from shared.sampling import (
     SamplingParams,
     make_generator,

@@ -7,17 +7,17 @@ import re
 
 import pytest
 
-from shared.config import BigramConfig, GPTConfig
-from shared.errors import ConfigError
-from shared.memory_budget import (
+from shared.checkpoints.models import build_model
+from shared.checkpoints.shapes import count_parameters, optimizer_group_shapes, weight_shapes
+from shared.common.errors import ConfigError
+from shared.common.memory_estimate import (
     check_fits,
     estimate_inference,
     estimate_training,
     format_bytes,
     parse_size,
 )
-from shared.model_shapes import count_parameters, optimizer_group_shapes, weight_shapes
-from shared.models import build_model
+from shared.config import BigramConfig, GPTConfig
 from tests.helpers.cli import TINY_GPT_ARGS, run_module
 
 CONFIGS = [
@@ -101,7 +101,7 @@ def test_cli_refuses_models_that_do_not_fit_before_allocating(tiny_data, tmp_pat
 
 
 def test_container_room_comes_from_the_cgroup_without_reclaimable_cache(tmp_path):
-    from shared.memory_budget import _cgroup_room
+    from shared.common.memory_estimate import _cgroup_room
 
     assert _cgroup_room(tmp_path) is None  # sin cgroup: la memoria de la máquina
     (tmp_path / "memory.max").write_text("max\n")

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from shared.bigram_model import BigramLanguageModel
+from shared.common.errors import ConfigError
 from shared.config import BigramConfig, GPTConfig
-from shared.errors import ConfigError
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
 from tests.helpers.cli import tiny_text

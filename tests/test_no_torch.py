@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from shared.common.errors import ConfigError
 from shared.config import GPTConfig, config_from_dict
-from shared.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-TORCH_FREE = ["shared.errors", "shared.tokenizer", "shared.config", "trainer.settings"]
+TORCH_FREE = ["shared.common.errors", "shared.tokenizer", "shared.config", "trainer.settings"]
 # sys.modules["torch"] = None: cualquier `import torch` falla, esté instalado o no.
 NO_TORCH = "import sys; sys.modules['torch'] = None; "
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from shared.checkpoint import load_checkpoint
+from shared.checkpoints.files import load_checkpoint
 from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
 from trainer.run_target import place_run
 from trainer.settings import TrainSettings

@@ -1,4 +1,4 @@
-"""El motor de inferencia (shared/engine.py) frente a la lección (shared/generation.py).
+"""El motor de inferencia (shared/engine/batch.py) frente a la lección (shared/generation.py).
 
 El motor hace la cuenta de ``GPT.forward`` con caché reordenada para ir rápido; aquí se
 comprueba que da los mismos logits (1e-5) que el bucle de referencia, paso a paso y a lo largo
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-import shared.engine as engine
+import shared.engine.batch as engine
 import shared.generation as lesson
 from shared.sampling import SamplingParams
 from shared.tokenizer import CharTokenizer

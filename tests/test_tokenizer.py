@@ -1,6 +1,6 @@
 import pytest
 
-from shared.errors import TokenizerError
+from shared.common.errors import TokenizerError
 from shared.tokenizer import CharTokenizer
 
 SPECIAL = "á é í ó ú ñ ü ¿ ¡ « » Á É Í Ó Ú Ñ Ü —"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import shared.device
+import shared.common.device
 from shared.config import BigramConfig, GPTConfig
 from tests.helpers.cli import TINY_GPT_ARGS
 from trainer.cli import main
@@ -32,7 +32,7 @@ def counted(original: Callable[..., Any]) -> tuple[Callable[..., Any], list[int]
 def test_training_resolves_the_device_and_validates_the_config_once(
     config_cls, tiny_data, tmp_path, monkeypatch
 ):
-    original = shared.device.resolve_device
+    original = shared.common.device.resolve_device
     resolve, devices = counted(original)
     for module in list(sys.modules.values()):  # también donde se importó por nombre
         if getattr(module, "resolve_device", None) is original:

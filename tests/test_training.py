@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from shared.checkpoint import load_checkpoint
+from shared.checkpoints.files import load_checkpoint
 from shared.tokenizer import CharTokenizer
 from tests.helpers.cli import ROOT, run_module
 from trainer.data import read_text, split_ids

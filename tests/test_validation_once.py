@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 from shared.sampling import SamplingParams
 from tests.helpers.cli import run_module
 

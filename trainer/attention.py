@@ -3,7 +3,7 @@
 Una rejilla de capas × cabezas. En cada cuadro, la fila i es el carácter que pregunta (la
 consulta) y la columna j el carácter al que mira (la clave); el color es el peso del softmax.
 El futuro (por encima de la diagonal) está tapado: la máscara causal lo deja a 0.
-Los pesos salen de ``shared/attention_map.py``, que usa la atención explícita del modelo.
+Los pesos salen de ``shared/engine/attention_map.py``, que usa la atención explícita del modelo.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from shared.argparse_es import SpanishArgumentParser
-from shared.attention_map import AttentionMap, attention_map
-from shared.checkpoint import load_model
-from shared.device import resolve_device
-from shared.errors import LLMError
+from shared.checkpoints.files import load_model
+from shared.common.argparse_es import SpanishArgumentParser
+from shared.common.device import resolve_device
+from shared.common.errors import LLMError
+from shared.engine.attention_map import AttentionMap, attention_map
 from trainer.errors import run_cli, warn_skipped_checkpoint
 from trainer.plot import new_figure, save_figure
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from shared.argparse_es import SpanishArgumentParser, finite_float
-from shared.errors import ConfigError
+from shared.common.argparse_es import SpanishArgumentParser, finite_float
+from shared.common.errors import ConfigError
 from trainer.distributed import env_world_size, is_main_process, rescale_grad_accum
 from trainer.errors import OutputDirError, run_cli
 from trainer.loop import Trainer, TrainResult

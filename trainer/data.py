@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from shared.errors import DataError
+from shared.common.errors import DataError
 from shared.tokenizer import CharTokenizer
 
 VAL_FRACTION = 0.1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from shared.errors import ConfigError, DeviceError
+from shared.common.errors import ConfigError, DeviceError
 
 # Los lotes del rank r salen de un generador con semilla seed + r * RANK_SEED_STRIDE:
 # el rank 0 saca exactamente los mismos lotes que un entrenamiento de un solo proceso.

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.errors import CheckpointError, LLMError
+from shared.common.errors import CheckpointError, LLMError
 from trainer.numbers import fmt_int
 
 EXIT_OK = 0

@@ -8,10 +8,10 @@ import sys
 
 import torch
 
-from shared.argparse_es import SpanishArgumentParser
-from shared.checkpoint import load_model
-from shared.device import resolve_device
-from shared.errors import DataError
+from shared.checkpoints.files import load_model
+from shared.common.argparse_es import SpanishArgumentParser
+from shared.common.device import resolve_device
+from shared.common.errors import DataError
 from trainer.data import read_text, split_ids
 from trainer.errors import run_cli, warn_skipped_checkpoint
 from trainer.evaluation import evaluate_ids

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from shared.models import LanguageModel
+from shared.checkpoints.models import LanguageModel
 from trainer.data import get_batch
 
 EVAL_SEED_OFFSET = 10_007  # los lotes de evaluación usan su propio generador

@@ -7,12 +7,12 @@ import random
 import sys
 from pathlib import Path
 
-from shared.argparse_es import SpanishArgumentParser, finite_float
-from shared.checkpoint import Checkpoint, load_checkpoint_file, load_latest_usable
+from shared.checkpoints.files import Checkpoint, load_checkpoint_file, load_latest_usable
+from shared.common.argparse_es import SpanishArgumentParser, finite_float
+from shared.common.device import resolve_device
+from shared.common.errors import CheckpointError, ConfigError
 from shared.config import MODEL_TYPES
-from shared.device import resolve_device
-from shared.engine import stream_generate
-from shared.errors import CheckpointError, ConfigError
+from shared.engine.batch import stream_generate
 from shared.sampling import SamplingParams
 from trainer.errors import run_cli, warn_skipped_checkpoint
 from trainer.numbers import fmt_float, fmt_int

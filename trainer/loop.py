@@ -17,11 +17,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from shared.checkpoint import Checkpoint, clean_stale_temp_files, save_checkpoint
+from shared.checkpoints.files import Checkpoint, clean_stale_temp_files, save_checkpoint
+from shared.checkpoints.models import build_model, count_params
+from shared.common.device import resolve_device
+from shared.common.memory_estimate import check_fits, estimate_training
 from shared.config import ModelConfig
-from shared.device import resolve_device
-from shared.memory_budget import check_fits, estimate_training
-from shared.models import build_model, count_params
 from trainer import distributed
 from trainer.data import TextDataset, get_batch
 from trainer.errors import SaveError, describe_os_error, find_os_error, save_error

@@ -8,7 +8,7 @@ Con ``mallopt`` le pedimos que sirva todo desde su montículo y no lo devuelva: 
 paso la memoria se reutiliza. El precio: el proceso no devuelve memoria hasta que termina.
 
 Cuánta memoria pedirá un modelo (y el rechazo de lo que no cabe, antes de reservar nada) está en
-``shared/memory_budget.py``: el servidor también lo usa al cargar checkpoints.
+``shared/common/memory_estimate.py``: el servidor también lo usa al cargar checkpoints.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from shared.argparse_es import SpanishArgumentParser
+from shared.common.argparse_es import SpanishArgumentParser
 from trainer.settings import settings_fields, shown_default, value_type
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "entrenar.md"

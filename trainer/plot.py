@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared import config as defaults
-from shared.argparse_es import SpanishArgumentParser
-from shared.errors import LLMError
+from shared.common.argparse_es import SpanishArgumentParser
+from shared.common.errors import LLMError
+from trainer import settings as defaults
 from trainer.errors import run_cli
 
 METRICS_SUFFIX = ".metrics.jsonl"

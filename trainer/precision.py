@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 from shared.transformer_model import CausalSelfAttention
 from trainer.settings import DTYPES
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from shared.checkpoint import Checkpoint, load_checkpoint, load_latest_usable
-from shared.errors import CheckpointError
+from shared.checkpoints.files import Checkpoint, load_checkpoint, load_latest_usable
+from shared.common.errors import CheckpointError
 from trainer.errors import warn_skipped_checkpoint
 
 
@@ -37,7 +37,7 @@ def restore_rng(state: dict[str, Any], batch_gen: torch.Generator) -> None:
 
 
 def find_resume_checkpoint(resume: str, checkpoint_dir: str) -> Path:
-    """El fichero indicado, o el último utilizable de --checkpoint-dir (shared.checkpoint)."""
+    """El fichero indicado, o el último utilizable de --checkpoint-dir (shared/checkpoints)."""
     if resume != "latest":
         return Path(resume)
     if not Path(checkpoint_dir).is_dir():

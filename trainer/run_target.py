@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 from trainer.resume import ResumeState
 from trainer.settings import TrainSettings
 

@@ -4,8 +4,8 @@ Cada campo de ``TrainSettings`` lleva en ``metadata`` lo que una persona lee de 
 español, el flag, el metavar, las opciones y el nombre de la variable de make, .env y Docker. De
 aquí salen el argparse de ``python -m trainer`` (trainer/cli.py), la tabla de
 docs/entrenar.md (trainer/options_doc.py) y lo que comprueban las pruebas del Makefile,
-compose.yaml y docker/trainer-entrypoint.sh. Los valores por defecto del modelo viven en
-shared/config.py (shared no puede importar trainer); aquí solo se leen.
+compose.yaml y docker/trainer-entrypoint.sh. Los valores por defecto del modelo son los campos
+de shared/config.py (shared no puede importar trainer); aquí solo se leen.
 """
 
 from __future__ import annotations
@@ -16,19 +16,38 @@ from dataclasses import Field, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, get_type_hints
 
-from shared import config as defaults
-from shared.config import BigramConfig, GPTConfig, ModelConfig
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
+from shared.config import ATTENTION_KINDS, MODEL_TYPES, BigramConfig, GPTConfig, ModelConfig
 
 # Las precisiones de --dtype (trainer/precision.py las aplica).
 DTYPES = ("auto", "float32", "bfloat16")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
+# Valores por defecto del entrenamiento (los de `make train`; el Makefile, compose y .env.example
+# se comprueban contra ellos en tests/test_settings_sources.py).
+DEFAULT_DATA = "data/tiny_spanish.txt"
+DEFAULT_CHECKPOINT_DIR = "checkpoints"
+DEFAULT_MAX_STEPS = 2000
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_EVAL_INTERVAL = 200
+DEFAULT_EVAL_ITERS = 50
+DEFAULT_SEED = 1337
+# Tasa de aprendizaje por modelo (medido, ver docs/entrenar.md): el bigrama es una tabla de
+# logits que parte de cero y necesita pasos grandes; el GPT, lo habitual en GPT pequeños de
+# caracteres.
+DEFAULT_LR = {"bigram": 1e-1, "gpt": 1e-3}
+DEFAULT_WEIGHT_DECAY = {"bigram": 0.0, "gpt": 0.1}
+
+
+def model_default(name: str) -> Any:
+    """El valor por defecto de un campo de GPTConfig (el tamaño del mini GPT de la lección)."""
+    return GPTConfig.__dataclass_fields__[name].default
+
 
 def default_checkpoint_dir(model: str) -> str:
     """checkpoints/gpt, checkpoints/bigram: cada modelo en su carpeta, para que entrenar el
     bigrama no cambie en silencio lo que sirven `make serve` y `make generate`."""
-    return f"{defaults.DEFAULT_CHECKPOINT_DIR}/{model}"
+    return f"{DEFAULT_CHECKPOINT_DIR}/{model}"
 
 
 @dataclass(frozen=True)
@@ -61,44 +80,40 @@ def _per_model(values: dict[str, float]) -> str:
 
 @dataclass
 class TrainSettings:
-    model: str = option("gpt", "qué modelo entrenar", choices=defaults.MODEL_TYPES, env="MODEL")
-    data: str = option(
-        defaults.DEFAULT_DATA, "texto UTF-8", metavar="FICHERO", env="DATA", resumable=True
-    )
+    model: str = option("gpt", "qué modelo entrenar", choices=MODEL_TYPES, env="MODEL")
+    data: str = option(DEFAULT_DATA, "texto UTF-8", metavar="FICHERO", env="DATA", resumable=True)
     max_steps: int = option(
-        defaults.DEFAULT_MAX_STEPS, "pasos de optimización", env="MAX_STEPS", resumable=True
+        DEFAULT_MAX_STEPS, "pasos de optimización", env="MAX_STEPS", resumable=True
     )
-    batch_size: int = option(defaults.DEFAULT_BATCH_SIZE, "secuencias por lote", env="BATCH_SIZE")
-    block_size: int = option(defaults.DEFAULT_BLOCK_SIZE, "longitud del contexto", env="BLOCK_SIZE")
+    batch_size: int = option(DEFAULT_BATCH_SIZE, "secuencias por lote", env="BATCH_SIZE")
+    block_size: int = option(model_default("block_size"), "longitud del contexto", env="BLOCK_SIZE")
     lr: float | None = option(
         None,
         "tasa de aprendizaje máxima",
-        shown_default=_per_model(defaults.DEFAULT_LR),
+        shown_default=_per_model(DEFAULT_LR),
     )
     weight_decay: float | None = option(
         None,
         "weight decay de AdamW en las matrices",
-        shown_default=_per_model(defaults.DEFAULT_WEIGHT_DECAY),
+        shown_default=_per_model(DEFAULT_WEIGHT_DECAY),
     )
     warmup_steps: int | None = option(
         None, "pasos de calentamiento", shown_default="min(100, max_steps/10)"
     )
     grad_clip: float = option(1.0, "norma máxima del gradiente, 0 = sin recorte")
     grad_accum: int = option(1, "microlotes acumulados por paso", resumable=True)
-    eval_interval: int = option(
-        defaults.DEFAULT_EVAL_INTERVAL, "evaluar cada N pasos", resumable=True
-    )
-    eval_iters: int = option(defaults.DEFAULT_EVAL_ITERS, "lotes por evaluación")
+    eval_interval: int = option(DEFAULT_EVAL_INTERVAL, "evaluar cada N pasos", resumable=True)
+    eval_iters: int = option(DEFAULT_EVAL_ITERS, "lotes por evaluación")
     n_embd: int = option(
-        defaults.DEFAULT_N_EMBD, "dimensión de los embeddings del GPT", env="N_EMBD"
+        model_default("n_embd"), "dimensión de los embeddings del GPT", env="N_EMBD"
     )
-    n_head: int = option(defaults.DEFAULT_N_HEAD, "cabezas de atención del GPT", env="N_HEAD")
-    n_layer: int = option(defaults.DEFAULT_N_LAYER, "bloques transformer del GPT", env="N_LAYER")
-    dropout: float = option(defaults.DEFAULT_DROPOUT, "dropout del GPT")
+    n_head: int = option(model_default("n_head"), "cabezas de atención del GPT", env="N_HEAD")
+    n_layer: int = option(model_default("n_layer"), "bloques transformer del GPT", env="N_LAYER")
+    dropout: float = option(model_default("dropout"), "dropout del GPT")
     attention: str = option(
-        defaults.DEFAULT_ATTENTION,
+        model_default("attention"),
         "sdpa = núcleo rápido; manual = versión explícita",
-        choices=defaults.ATTENTION_KINDS,
+        choices=ATTENTION_KINDS,
     )
     device: str = option(
         "auto", "auto, cpu, cuda, cuda:N o mps", metavar="DISPOSITIVO", env="DEVICE", resumable=True
@@ -111,7 +126,7 @@ class TrainSettings:
         resumable=True,
     )
     compile: bool = option(False, "usar torch.compile (necesita un compilador de C)")
-    seed: int = option(defaults.DEFAULT_SEED, "semilla de inicialización y lotes", env="SEED")
+    seed: int = option(DEFAULT_SEED, "semilla de inicialización y lotes", env="SEED")
     checkpoint_dir: str = option(
         "",  # "" = checkpoints/<modelo>: un modelo por carpeta
         "dónde guardar",
@@ -145,20 +160,20 @@ class TrainSettings:
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else defaults.DEFAULT_LR[self.model]
+        return self.lr if self.lr is not None else DEFAULT_LR[self.model]
 
     @property
     def decay(self) -> float:
         if self.weight_decay is not None:
             return self.weight_decay
-        return defaults.DEFAULT_WEIGHT_DECAY[self.model]
+        return DEFAULT_WEIGHT_DECAY[self.model]
 
     def validate(self) -> None:
         """Los ajustes del entrenador. Los del modelo (n_embd divisible por n_head...) los
         comprueba la configuración del modelo al construirse, una sola vez (shared/config.py)."""
-        if self.model not in defaults.MODEL_TYPES:
+        if self.model not in MODEL_TYPES:
             raise ConfigError(
-                f"modelo desconocido '{self.model}'; opciones: {', '.join(defaults.MODEL_TYPES)}."
+                f"modelo desconocido '{self.model}'; opciones: {', '.join(MODEL_TYPES)}."
             )
         for name in ("max_steps", "batch_size", "block_size", "eval_interval", "eval_iters"):
             value = getattr(self, name)

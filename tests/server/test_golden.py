@@ -24,7 +24,7 @@ import pytest
 import requests
 import torch
 
-from shared.checkpoint import load_model
+from shared.checkpoints.files import load_model
 from tests.helpers.cli import ROOT
 from tests.helpers.server import ServerProcess, python_env
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.checkpoint import load_checkpoint
+from shared.checkpoints.files import load_checkpoint
 from tests.helpers.cli import ROOT
 from tests.helpers.server import PROMPT, ServerProcess, python_env
 from tests.helpers.sse import read_sse

@@ -21,8 +21,8 @@ import pytest
 import requests
 import torch
 
-from shared.checkpoint import load_model
-from shared.engine import stream_generate
+from shared.checkpoints.files import load_model
+from shared.engine.batch import stream_generate
 from shared.sampling import SamplingParams
 from tests.helpers.cli import ROOT
 from tests.helpers.server import ServerProcess, python_env

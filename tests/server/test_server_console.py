@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from server.settings import Settings
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 from tests.helpers.server import ServerProcess, python_env
 
 

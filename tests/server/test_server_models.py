@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from server.settings import Settings
-from shared.attention_map import attention_map
-from shared.checkpoint import load_checkpoint, load_model, save_checkpoint
+from shared.checkpoints.files import load_checkpoint, load_model, save_checkpoint
+from shared.engine.attention_map import attention_map
 from tests.helpers.cli import ROOT
 from tests.helpers.server import ServerProcess, assert_error, python_env
 

@@ -20,9 +20,9 @@ import pytest
 import requests
 import torch
 
-from shared.checkpoint import FORMAT_NAME, Checkpoint, load_checkpoint, save_checkpoint
+from shared.checkpoints.files import FORMAT_NAME, Checkpoint, load_checkpoint, save_checkpoint
+from shared.checkpoints.shapes import weight_shapes
 from shared.config import GPTConfig
-from shared.model_shapes import weight_shapes
 from tests.helpers.bad_checkpoints import BAD_CHECKPOINTS, write_bad_checkpoints
 from tests.helpers.checkpoints import train_tiny
 from tests.helpers.cli import ROOT

@@ -16,7 +16,7 @@ import pytest
 
 from server import settings_doc
 from server.settings import VARIABLES, Settings, Var, default_workers, flag, path, text
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 from tests.helpers.cli import ROOT
 from tests.helpers.server import python_env
 

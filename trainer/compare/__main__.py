@@ -12,10 +12,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from shared import config as defaults
-from shared.argparse_es import SpanishArgumentParser
-from shared.errors import ConfigError, DataError
+from shared.common.argparse_es import SpanishArgumentParser
+from shared.common.errors import ConfigError, DataError
 from shared.sampling import SamplingParams
+from trainer import settings as defaults
 from trainer.compare.figures import curves_for, draw_all_curves, draw_sweeps
 from trainer.compare.plan import (
     FULL,

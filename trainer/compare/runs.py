@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.checkpoint import load_checkpoint
-from shared.errors import ConfigError
-from shared.models import count_params
+from shared.checkpoints.files import load_checkpoint
+from shared.checkpoints.models import count_params
+from shared.common.errors import ConfigError
 from trainer.loop import Trainer
 from trainer.plot import METRICS_SUFFIX
 from trainer.settings import TrainSettings

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.checkpoint import load_model
-from shared.engine import generate
+from shared.checkpoints.files import load_model
+from shared.engine.batch import generate
 from shared.sampling import SamplingParams
 
 

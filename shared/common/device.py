@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from shared.errors import DeviceError
+from shared.common.errors import DeviceError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

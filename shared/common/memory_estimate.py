@@ -3,7 +3,7 @@
 Un checkpoint de 143 KB puede declarar ``block_size`` 131072: cada bloque reservaría una máscara
 causal de 131072² bytes (17 GB) al construirse. Y ``--n-embd 100000`` o ``--batch-size 10**9``
 acaban en un error de reserva a mitad de camino. Aquí se cuenta lo que ocuparán pesos, máscaras,
-gradientes, optimizador y activaciones, con las formas de ``shared/model_shapes.py`` (que
+gradientes, optimizador y activaciones, con las formas de ``shared/checkpoints/shapes.py`` (que
 ``tests/test_memory_budget.py`` compara con el modelo de verdad), y se compara con la memoria
 disponible. La CLI, el entrenador y el servidor usan esta misma comprobación.
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
+from shared.checkpoints.shapes import count_parameters
+from shared.common.errors import ConfigError
 from shared.config import BigramConfig, GPTConfig, ModelConfig
-from shared.errors import ConfigError
-from shared.model_shapes import count_parameters
 
 LIMIT_ENV = "MEMORY_LIMIT"
 FLOAT = 4  # bytes de un float32

@@ -6,7 +6,7 @@ from torch import nn
 
 from shared.bigram_model import BigramLanguageModel
 from shared.config import BigramConfig, GPTConfig, ModelConfig
-from shared.errors import ConfigError
+from shared.common.errors import ConfigError
 from shared.transformer_model import GPT
 
 LanguageModel = BigramLanguageModel | GPT

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from shared.errors import LLMError
-from shared.models import LanguageModel
+from shared.checkpoints.models import LanguageModel
+from shared.common.errors import LLMError
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT, CausalSelfAttention
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from shared.checkpoints.models import LanguageModel
 from shared.generation import (
     GeneratedChar,
     GenerationResult,
@@ -43,7 +44,6 @@ from shared.generation import (
     window_start,
 )
 from shared.kv_cache import KVSlots
-from shared.models import LanguageModel
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT, CausalSelfAttention

@@ -3,7 +3,7 @@
 Un checkpoint es un diccionario de tipos simples y tensores, guardado con ``torch.save``.
 Se lee con ``torch.load(weights_only=True)``: nunca se deserializan objetos arbitrarios, así que
 un fichero malicioso no puede ejecutar código. Basta con ``shared/`` y el fichero para generar.
-Qué campos lleva y cómo se valida cada uno: ``shared/checkpoint_format.py``.
+Qué campos lleva y cómo se valida cada uno: ``shared/checkpoints/format.py``.
 
 Regla del último checkpoint utilizable de un directorio (la misma para ``--resume``,
 ``trainer.generate``/``trainer.evaluate --ckpt DIR`` y el servidor):
@@ -31,16 +31,16 @@ from typing import Any
 
 import torch
 
-from shared.checkpoint_format import (
+from shared.checkpoints.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MAX_ZIP_ENTRIES,
     Checkpoint,
     checkpoint_from_raw,
 )
-from shared.errors import CheckpointError
-from shared.memory_budget import format_bytes, memory_limit
-from shared.models import LanguageModel
+from shared.common.errors import CheckpointError
+from shared.common.memory_estimate import format_bytes, memory_limit
+from shared.checkpoints.models import LanguageModel
 from shared.tokenizer import CharTokenizer
 
 __all__ = [
