@@ -14,26 +14,18 @@ PYTHON ?=
 TORCH_INDEX_URL ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA := $(or $(DATA),data/tiny_spanish.txt)
-MAX_STEPS := $(or $(MAX_STEPS),2000)
-DEVICE := $(or $(DEVICE),auto)
+# Los ajustes de entrenar y generar no tienen aquí valor por defecto: vacíos o sin definir, su
+# flag no se pasa y rige el del programa (trainer/settings.py para python -m trainer,
+# trainer/generate.py para python -m trainer.generate; los muestran su --help y docs/).
+# tests/test_default_copies.py falla si un valor por defecto vuelve a escribirse aquí.
+# MODEL sí lo necesita make (la carpeta de abajo); tests/test_settings_sources.py lo compara.
+MODEL := $(or $(MODEL),gpt)
 # Un modelo por carpeta: make train escribe en checkpoints/gpt y make train-bigram en
 # checkpoints/bigram. MODEL elige cuál usan generate, evaluate y serve (MODEL=bigram).
-MODEL := $(or $(MODEL),gpt)
 # Recursiva (=): cada objetivo la expande con su MODEL (train-bigram fija MODEL=bigram).
 ifeq ($(strip $(CHECKPOINT_DIR)),)
 CHECKPOINT_DIR = checkpoints/$(MODEL)
 endif
-N_EMBD := $(or $(N_EMBD),128)
-N_HEAD := $(or $(N_HEAD),4)
-N_LAYER := $(or $(N_LAYER),2)
-BATCH_SIZE := $(or $(BATCH_SIZE),32)
-BLOCK_SIZE := $(or $(BLOCK_SIZE),128)
-SEED := $(or $(SEED),1337)
-PROMPT := $(or $(PROMPT),Hola)
-GEN_TOKENS := $(or $(GEN_TOKENS),300)
-TEMPERATURE := $(or $(TEMPERATURE),0.8)
-TOP_K := $(or $(TOP_K),50)
 # Vacía = una semilla al azar, que make generate muestra para poder repetir el texto.
 GEN_SEED ?=
 TRAIN_ARGS ?=
@@ -44,11 +36,18 @@ COMPARE_OUT ?= build/comparacion
 QUICK ?=
 COMPARE_ARGS ?=
 
-# Los valores por defecto de arriba son los de trainer/settings.py (de donde salen la ayuda de
-# `python -m trainer` y la tabla de docs/entrenar.md): tests/test_settings_sources.py lo comprueba.
-TRAIN_COMMON = --model $(MODEL) --data "$(DATA)" --max-steps $(MAX_STEPS) --device $(DEVICE) \
-	--checkpoint-dir "$(CHECKPOINT_DIR)" --batch-size $(BATCH_SIZE) --block-size $(BLOCK_SIZE) \
-	--seed $(SEED) $(TRAIN_ARGS)
+# $(call opt,--flag,VARIABLE): «--flag "valor"» si la variable tiene valor; si no, nada.
+opt = $(if $(strip $($(2))),$(1) "$($(2))")
+TRAIN_COMMON = $(strip --model $(MODEL) --checkpoint-dir "$(CHECKPOINT_DIR)" \
+	$(call opt,--data,DATA) $(call opt,--max-steps,MAX_STEPS) $(call opt,--device,DEVICE) \
+	$(call opt,--batch-size,BATCH_SIZE) $(call opt,--block-size,BLOCK_SIZE) \
+	$(call opt,--seed,SEED) $(TRAIN_ARGS))
+GPT_FLAGS = $(strip $(call opt,--n-embd,N_EMBD) $(call opt,--n-head,N_HEAD) \
+	$(call opt,--n-layer,N_LAYER))
+GENERATE_FLAGS = $(strip $(call opt,--prompt,PROMPT) $(call opt,--max-new-tokens,GEN_TOKENS) \
+	$(call opt,--temperature,TEMPERATURE) $(call opt,--top-k,TOP_K) $(call opt,--seed,GEN_SEED))
+COMPARE_FLAGS = $(strip $(call opt,--data,DATA) $(call opt,--device,DEVICE) \
+	$(call opt,--seed,SEED) $(if $(QUICK),--quick) $(COMPARE_ARGS))
 
 .PHONY: help install install-dev train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
@@ -62,6 +61,8 @@ help: ## Muestra esta ayuda
 	@echo "Ajustes (en la línea o en .env): MODEL DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD"
 	@echo "  N_HEAD N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT GEN_TOKENS TEMPERATURE"
 	@echo "  TOP_K GEN_SEED. Carpeta de checkpoints: checkpoints/\$$MODEL (gpt o bigram)."
+	@echo "  Vacíos: el valor por defecto del programa ($(PY) -m trainer --help, -m trainer.generate"
+	@echo "  --help; docs/entrenar.md y docs/generar.md)."
 	@echo "Comparación: QUICK=1 (versión corta) COMPARE_OUT COMPARE_ARGS"
 	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
 	@echo "  la lista completa: $(PY) -m server --help"
@@ -108,23 +109,19 @@ train: override MODEL := gpt
 train-bigram: override MODEL := bigram
 
 train: $(RUNTIME_STAMP) ## Entrena el mini GPT (en checkpoints/gpt)
-	$(PY) -m trainer --n-embd $(N_EMBD) --n-head $(N_HEAD) --n-layer $(N_LAYER) \
-		$(TRAIN_COMMON)
+	$(PY) -m trainer $(strip $(GPT_FLAGS) $(TRAIN_COMMON))
 
 train-bigram: $(RUNTIME_STAMP) ## Entrena el modelo bigrama (en checkpoints/bigram)
 	$(PY) -m trainer $(TRAIN_COMMON)
 
 generate: $(RUNTIME_STAMP) ## Genera texto con el último checkpoint (PROMPT="..." MODEL=bigram GEN_SEED=N)
-	$(PY) -m trainer.generate --ckpt "$(CHECKPOINT_DIR)" --prompt "$(PROMPT)" \
-		--max-new-tokens $(GEN_TOKENS) --temperature $(TEMPERATURE) --top-k $(TOP_K) \
-		$(if $(strip $(GEN_SEED)),--seed $(GEN_SEED))
+	$(PY) -m trainer.generate --ckpt "$(CHECKPOINT_DIR)" $(GENERATE_FLAGS)
 
 evaluate: $(RUNTIME_STAMP) ## Pérdida del último checkpoint en su split de validación
 	$(PY) -m trainer.evaluate --ckpt "$(CHECKPOINT_DIR)"
 
 compare: $(RUNTIME_STAMP) ## Bigrama vs GPT y barrido bloque/capas/cabezas: informe HTML (QUICK=1)
-	$(PY) -m trainer.compare --data "$(DATA)" --out "$(COMPARE_OUT)" --device $(DEVICE) \
-		--seed $(SEED) $(if $(QUICK),--quick) $(COMPARE_ARGS)
+	$(PY) -m trainer.compare --out "$(COMPARE_OUT)" $(COMPARE_FLAGS)
 
 # Las figuras de docs/aprender.md: la comparación rápida con el texto del proyecto, desde cero.
 FIGURES_OUT := build/figuras
