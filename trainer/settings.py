@@ -171,7 +171,7 @@ class TrainSettings:
     def validate(self) -> None:
         """Los ajustes del entrenador. Los del modelo (n_embd divisible por n_head, el rango del
         dropout...) los comprueba la configuración del modelo al construirse, una sola vez
-        (shared/config.py): aquí se construye una para comprobarlos antes de leer nada."""
+        (shared/config.py)."""
         if self.model not in MODEL_TYPES:
             raise ConfigError(
                 f"modelo desconocido '{self.model}'; opciones: {', '.join(MODEL_TYPES)}."
@@ -199,7 +199,6 @@ class TrainSettings:
             raise ConfigError(
                 f"--run-name '{self.run_name}' no es válido: usa letras, números, '.', '_' o '-'."
             )
-        self.model_config(vocab_size=1)  # el vocabulario real lo da el tokenizador, al leer
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         """La configuración del modelo, ya validada (ConfigError si no vale)."""
