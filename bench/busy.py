@@ -6,7 +6,7 @@ benchmark). Lo hace con las dos políticas de hilos, alternándolas en la misma 
 la carga de fuera les afecte por igual:
 
 - ``fija``: ``OMP_NUM_THREADS`` = núcleos, todos los hilos siempre (lo que hacía el entrenador
-  antes de ``trainer/threads.py``, y lo que hace torch por defecto);
+  antes de ``trainer/cpu_tuning.py``, y lo que hace torch por defecto);
 - ``ajustada``: sin ``OMP_NUM_THREADS``, el entrenador mide y elige los hilos sobre la marcha.
 
 Objetivos (issue 13): con la política ajustada, ocupada ≤ 2,3 × tranquila, y la tranquila no

@@ -14,9 +14,9 @@ from bench.reference import build_reference, reference_step
 from shared.checkpoints.files import Checkpoint, save_checkpoint
 from shared.config import GPTConfig
 from trainer.data import TextDataset, get_batch
-from trainer.evaluation import evaluate_ids
 from trainer.loop import Trainer
-from trainer.resume import rng_state
+from trainer.loss_measurement import evaluate_ids
+from trainer.run_files import rng_state
 from trainer.settings import DEFAULT_SEED, TrainSettings
 
 # Los dos tamaños del issue: la orden de la semilla (make train: los valores por defecto de

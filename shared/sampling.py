@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -31,8 +32,8 @@ class SamplingParams:
     def validate(self) -> None:
         if self.max_new_tokens < 0:
             raise ConfigError("max_new_tokens no puede ser negativo.")
-        if not self.temperature >= 0:  # también rechaza NaN
-            raise ConfigError("la temperatura debe ser >= 0.")
+        if not 0 <= self.temperature < math.inf:  # también rechaza NaN
+            raise ConfigError("la temperatura debe ser un número finito >= 0.")
         if self.top_k < 0:
             raise ConfigError("top_k debe ser >= 0 (0 desactiva el filtro).")
         if not 0.0 < self.top_p <= 1.0:

@@ -126,6 +126,9 @@ def test_generate_and_evaluate_bad_input(bad_files, tiny_checkpoint, tmp_path):
         (["trainer.generate", "--ckpt", ck, "--prompt", "hola €"], 2, "'€'"),
         (["trainer.generate", "--ckpt", ck, "--temperature", "-1"], 2, "temperatura"),
         (["trainer.generate", "--ckpt", ck, "--top-p", "0"], 2, "top_p"),
+        # Los límites de muestreo, una sola comprobación (SamplingParams), antes de cargar nada.
+        (["trainer.generate", "--ckpt", "x", "--temperature", "inf"], 2, "temperatura"),
+        (["trainer.generate", "--ckpt", "x", "--top-p", "nan"], 2, "top_p"),
         (["trainer.generate", "--ckpt", f"{bad_files}/corrupt.pt"], 3, "corrupto"),
         (["trainer.generate", "--ckpt", str(evil)], 3, "no permitidos"),
         (["trainer.generate", "--ckpt", str(bad_files / "empty.txt")], 3, "corrupto"),

@@ -88,7 +88,7 @@ STOPPABLE_RUN = textwrap.dedent(
     """
     import sys
     from trainer.loop import Trainer
-    from trainer.resume import load_resume_state
+    from trainer.run_files import load_resume_state
     from trainer.settings import TrainSettings
 
     data, ckdir, name, stop_at, resume = sys.argv[1:6]

@@ -8,8 +8,8 @@ from shared.bigram_model import BigramLanguageModel
 from shared.config import BigramConfig, GPTConfig
 from shared.transformer_model import GPT
 from trainer.data import split_ids
-from trainer.evaluation import evaluate_ids
-from trainer.schedule import lr_at
+from trainer.loss_measurement import evaluate_ids
+from trainer.lr_schedule import lr_at
 
 
 def test_exact_evaluation_predicts_every_character_once():

@@ -1,4 +1,4 @@
-"""trainer/threads.py: el número de hilos que elige el entrenador según lo que mide.
+"""trainer/cpu_tuning.py: el número de hilos que elige el entrenador según lo que mide.
 
 Los tiempos de paso son inventados, con ruido de una semilla fija (la lógica de decisión es lo
 que se prueba); cuánto cuesta y cuánto mejora de verdad lo mide ``make bench`` (fila «CPU
@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS
-from trainer import threads
-from trainer.threads import ThreadTuner, candidates
+from trainer import cpu_tuning as threads
+from trainer.cpu_tuning import ThreadTuner, candidates
 
 # Segundos por paso de la semilla, a grandes rasgos como en la máquina de 2 núcleos medida.
 QUIET = {2: 0.05, 1: 0.10}  # tranquila: un hilo va ~2 veces más lento

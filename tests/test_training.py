@@ -10,7 +10,7 @@ from shared.tokenizer import CharTokenizer
 from tests.helpers.cli import ROOT, run_module
 from trainer.data import read_text, split_ids
 from trainer.loop import Trainer
-from trainer.resume import load_resume_state
+from trainer.run_files import load_resume_state
 from trainer.settings import TrainSettings
 
 

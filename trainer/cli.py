@@ -14,13 +14,11 @@ from typing import Any
 
 from shared.common.argparse_es import SpanishArgumentParser, finite_float
 from shared.common.errors import ConfigError
+from trainer.console import print_summary
 from trainer.distributed import env_world_size, is_main_process, rescale_grad_accum
 from trainer.errors import OutputDirError, run_cli
-from trainer.loop import Trainer, TrainResult
-from trainer.next_steps import next_steps
-from trainer.numbers import fmt_float, fmt_int
-from trainer.resume import ResumeState, find_resume_checkpoint, load_resume_state
-from trainer.run_target import place_run
+from trainer.loop import Trainer
+from trainer.run_files import ResumeState, find_resume_checkpoint, load_resume_state, place_run
 from trainer.settings import (
     RESUME_OVERRIDABLE,
     Option,
@@ -166,27 +164,6 @@ class StopRequest:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self)
         signal.signal(signal.SIGINT, self)
-
-
-def print_summary(result: TrainResult, model: str) -> None:
-    minutes, seconds = divmod(result.seconds, 60)
-    if result.interrupted:
-        print(
-            f"Entrenamiento interrumpido en el paso {fmt_int(result.step)}. Checkpoint guardado "
-            f"en {result.checkpoint_path}. Continúa con: "
-            f"python -m trainer --resume {result.checkpoint_path}"
-        )
-        return
-    val = fmt_float(result.val_loss, 4) if result.val_loss is not None else "?"
-    print("Resumen del entrenamiento")
-    print(f"  pérdida de validación: {val} nats/carácter")
-    print(f"  pasos: {fmt_int(result.step)}")
-    print(f"  tiempo: {int(minutes)} min {fmt_float(seconds, 1)} s")
-    print(f"  velocidad: {fmt_int(result.tokens_per_second)} tokens/s")
-    print(f"  checkpoint: {result.checkpoint_path}")
-    print()
-    for line in next_steps(model, result.checkpoint_path):
-        print(line)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from shared.common.errors import ConfigError, DeviceError
 
@@ -123,6 +124,14 @@ def step_consensus(
     # SUM de las pérdidas (luego dividimos) y SUM de las peticiones de parada (> 0 = alguien).
     dist.all_reduce(buf, op=dist.ReduceOp.SUM)
     return float(buf[0]) / ctx.world_size, float(buf[1]) > 0
+
+
+def wrap_model(ctx: DistContext, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Con varios procesos, el modelo envuelto en DDP (promedia los gradientes); si no, él mismo."""
+    if not ctx.enabled:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
 
 
 def batch_seed(seed: int, rank: int) -> int:

@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 from shared.checkpoints.files import Checkpoint, load_checkpoint_file, load_latest_usable
-from shared.common.argparse_es import SpanishArgumentParser, finite_float
+from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.device import resolve_device
 from shared.common.errors import CheckpointError, ConfigError
 from shared.config import MODEL_TYPES
 from shared.engine.batch import stream_generate
 from shared.sampling import SamplingParams
+from trainer.console import fmt_float, fmt_int
 from trainer.errors import run_cli, warn_skipped_checkpoint
-from trainer.numbers import fmt_float, fmt_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=300, help="caracteres a generar")
     p.add_argument(
         "--temperature",
-        type=finite_float(),
+        type=float,
         default=1.0,
         help="0 = siempre el más probable; <1 conservador; >1 creativo",
     )
     p.add_argument("--top-k", type=int, default=0, help="solo los k más probables (0 = todos)")
     p.add_argument(
         "--top-p",
-        type=finite_float(),
+        type=float,
         default=1.0,
         help="solo el núcleo con probabilidad acumulada p (1 = todos)",
     )
@@ -90,11 +90,6 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.num_samples < 1:
         raise ConfigError("--num-samples debe ser al menos 1.")
-    device = resolve_device(args.device)
-    ckpt, path = find_checkpoint(args.ckpt)
-    model = ckpt.build_model(device)
-    model.eval()
-    tokenizer = ckpt.tokenizer
     # Siempre con semilla: si el texto sale bien, se puede repetir con --seed.
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     samples = [
@@ -108,8 +103,14 @@ def _main(argv: list[str] | None) -> int:
         )
         for i in range(args.num_samples)
     ]
-    # Los ajustes se comprueban al crear cada SamplingParams (arriba) y el prompt al crear el
-    # primer flujo (aquí): antes de escribir nada, así la salida nunca queda a medias.
+    # Los límites de muestreo los comprueba SamplingParams al crearse (arriba; la CLI no los
+    # repite), antes de cargar nada; el prompt, al crear el primer flujo (aquí): antes de
+    # escribir nada, así la salida nunca queda a medias.
+    device = resolve_device(args.device)
+    ckpt, path = find_checkpoint(args.ckpt)
+    model = ckpt.build_model(device)
+    model.eval()
+    tokenizer = ckpt.tokenizer
     first = stream_generate(model, tokenizer, args.prompt, samples[0], device)
     val = "" if ckpt.val_loss is None else f", pérdida de validación {fmt_float(ckpt.val_loss)}"
     print(

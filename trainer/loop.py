@@ -11,24 +11,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from shared.checkpoints.files import Checkpoint, clean_stale_temp_files, save_checkpoint
-from shared.checkpoints.models import build_model, count_params
+from shared.checkpoints.files import Checkpoint
+from shared.checkpoints.models import count_params
 from shared.common.device import resolve_device
-from shared.common.memory_estimate import check_fits, estimate_training
-from shared.config import ModelConfig
-from trainer import distributed
-from trainer.data import TextDataset, get_batch
-from trainer.errors import SaveError, describe_os_error, find_os_error, save_error
-from trainer.evaluation import estimate_loss, evaluate_ids
-from trainer.memory import keep_freed_memory
-from trainer.metrics import MetricsLog
-from trainer.numbers import fmt_float, fmt_int
+from trainer import console, distributed
+from trainer.console import EVALUATING, FINAL_EVALUATION, TRAINING
+from trainer.cpu_tuning import ThreadTuner, describe_threads, keep_freed_memory, tuner_for
+from trainer.data import get_batch
+from trainer.loss_measurement import estimate_loss, evaluate_ids
+from trainer.lr_schedule import default_warmup, lr_at
+from trainer.metrics_log import MetricsLog
 from trainer.precision import (
     autocast_context,
     check_compiler,
@@ -36,15 +32,9 @@ from trainer.precision import (
     describe_dtype,
     resolve_dtype,
 )
-from trainer.resume import ResumeState, restore_rng, rng_state
-from trainer.schedule import default_warmup, lr_at
+from trainer.run_files import CheckpointWriter, ResumeState, gather_rng, run_files
+from trainer.run_setup import load_data_and_model
 from trainer.settings import TrainSettings
-from trainer.threads import ThreadTuner, describe_threads, tuner_for
-
-# Lo que dice la barra de progreso en cada momento.
-TRAINING = "entrenando"
-EVALUATING = "evaluando…"
-FINAL_EVALUATION = "evaluación final…"  # exacta, sobre todo el split de validación
 
 BETAS = (0.9, 0.99)  # beta2 algo menor que 0.999: más estable con lotes pequeños
 
@@ -63,6 +53,10 @@ class TrainResult:
 
 
 class Trainer:
+    """Un entrenamiento: ``run()`` da los pasos, evalúa, guarda y devuelve un ``TrainResult``.
+
+    Con torchrun, cada proceso crea el suyo; el rank 0 escribe el registro y los ficheros."""
+
     def __init__(
         self,
         settings: TrainSettings,
@@ -94,21 +88,7 @@ class Trainer:
             keep_freed_memory()
         if s.compile:
             check_compiler()
-        torch.manual_seed(s.seed)
-        tokenizer = self.resume.checkpoint.tokenizer if self.resume else None
-        self.data = TextDataset.from_file(s.data, s.block_size, tokenizer)
-        if self.resume:
-            config = self.resume.checkpoint.config
-        else:
-            config = s.model_config(self.data.tokenizer.vocab_size)
-        self._check_memory(config)
-        if self.dist.is_main:  # temporales de un guardado que un SIGKILL dejó a medias
-            clean_stale_temp_files(s.checkpoint_dir)
-        if self.resume:
-            self.model = self.resume.checkpoint.build_model(self.device)
-        else:
-            self.model = build_model(s.model, config).to(self.device)
-        self.model.train()
+        self.data, self.model = load_data_and_model(s, self.resume, self.device, self.dist)
         choose_attention(self.model, self.device, self.dtype)
         self.optimizer = self.model.configure_optimizers(
             s.decay, s.learning_rate, BETAS, self.device.type
@@ -121,58 +101,31 @@ class Trainer:
         self.last_val: float | None = None
         self.last_train: float | None = None
         if self.resume:
-            self.optimizer.load_state_dict(self.resume.optimizer_state)
+            self.resume.restore(self.optimizer, self.batch_gen, self.dist.rank, s.seed)
             self.start_step = self.resume.checkpoint.step
             self.last_val = self.resume.checkpoint.val_loss
             self.last_train = self.resume.checkpoint.train_loss
-            self._restore_rng(self.resume.rng)
         elif self.dist.rank > 0:
             # Dropout distinto en cada rank (los pesos iniciales ya son iguales: mismo seed).
             torch.manual_seed(distributed.batch_seed(s.seed, self.dist.rank))
-        self.train_model: torch.nn.Module = self.model
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.train_model = distributed.wrap_model(self.dist, self.model, self.device)
         self.forward_model: Callable = self.train_model
         if s.compile:
             self.forward_model = torch.compile(self.train_model)
         self.warmup = s.warmup_steps if s.warmup_steps is not None else default_warmup(s.max_steps)
-        self.ckpt_path = Path(s.checkpoint_dir) / f"{s.run_name}.pt"
-        self.metrics = MetricsLog(
-            Path(s.checkpoint_dir) / f"{s.run_name}.metrics.jsonl", enabled=self.dist.is_main
-        )
-        self.saved_step: int | None = None
+        self.ckpt_path, metrics_path = run_files(s.checkpoint_dir, s.run_name)
+        self.metrics = MetricsLog(metrics_path, enabled=self.dist.is_main)
+        self.writer = CheckpointWriter(self.ckpt_path, self.resume.path if self.resume else None)
         self.threads = tuner_for(self.device, self.dist.enabled)
         if not self.resume:
             # Un entrenamiento nuevo no hereda las líneas de otro que se llamara igual.
-            self._write_metrics(self.metrics.reset)
-
-    def _check_memory(self, config: ModelConfig) -> None:
-        """Antes de reservar nada: pesos, gradientes, AdamW y activaciones del lote, ¿caben?"""
-        # La atención explícita y la de bf16 en CPU crean las matrices T×T; sdpa en GPU, no.
-        sdpa_on_gpu = getattr(config, "attention", "") == "sdpa" and self.device.type == "cuda"
-        estimate = estimate_training(config, self.s.batch_size, attention_matrices=not sdpa_on_gpu)
-        check_fits(estimate, self.device, f"entrenar con --batch-size {self.s.batch_size}")
-
-    def _restore_rng(self, state: dict[str, Any]) -> None:
-        """Cada rank recupera sus generadores (lotes y dropout) tal como estaban al guardar."""
-        per_rank = state.get("per_rank") or [state]
-        if self.dist.rank < len(per_rank):
-            restore_rng(per_rank[self.dist.rank], self.batch_gen)
-            return
-        # Más procesos que al guardar: este rank empieza secuencias nuevas, distintas de las demás.
-        seed = distributed.batch_seed(self.s.seed + self.start_step, self.dist.rank)
-        self.batch_gen.manual_seed(seed)
-        torch.manual_seed(seed)
+            self.metrics.reset()
 
     def _save(self, step: int) -> Path:
         """Todos los ranks llaman aquí (para juntar sus generadores); solo el 0 escribe."""
-        rng = rng_state(self.batch_gen)
-        per_rank = distributed.gather_objects(self.dist, rng)
-        if not self.dist.is_main:
+        rng = gather_rng(self.dist, self.batch_gen)
+        if rng is None:
             return self.ckpt_path
-        if self.dist.enabled:
-            rng = {**rng, "per_rank": per_rank}  # "torch" y "batches" del rank 0, como siempre
         ckpt = Checkpoint(
             model_type=self.s.model,
             config=self.model.config,
@@ -191,16 +144,7 @@ class Trainer:
                 "world_size": self.dist.world_size,
             },
         )
-        try:
-            path = save_checkpoint(ckpt, self.ckpt_path)
-        except (OSError, RuntimeError) as exc:
-            os_error = find_os_error(exc)
-            if os_error is None:
-                raise
-            resumed = self.resume.path if self.resume is not None else None
-            raise save_error(step, os_error, self.ckpt_path, self.saved_step, resumed) from exc
-        self.saved_step = step
-        return path
+        return self.writer.save(ckpt)
 
     def _evaluate(self, step: int, tokens_per_sec: float) -> None:
         """Solo en el rank 0: los demás esperan en la siguiente sincronización de DDP."""
@@ -208,18 +152,12 @@ class Trainer:
         if not self.dist.is_main:
             return
         with autocast_context(self.device, self.dtype):
+            splits = {"train": self.data.train, "val": self.data.val}
             losses = estimate_loss(
-                self.model,
-                {"train": self.data.train, "val": self.data.val},
-                s.batch_size,
-                s.block_size,
-                s.eval_iters,
-                s.seed,
-                self.device,
+                self.model, splits, s.batch_size, s.block_size, s.eval_iters, s.seed, self.device
             )
         self.last_train, self.last_val = losses["train"], losses["val"]
-        self._write_metrics(
-            self.metrics.write,
+        self.metrics.write(
             step=step,
             train_loss=round(losses["train"], 5),
             val_loss=round(losses["val"], 5),
@@ -228,20 +166,7 @@ class Trainer:
             threads=torch.get_num_threads(),
             **(self.threads.stats() if self.threads is not None else {}),
         )
-        self.log(
-            f"paso {fmt_int(step)}/{fmt_int(s.max_steps)} · pérdida train "
-            f"{fmt_float(losses['train'], 4)} · val {fmt_float(losses['val'], 4)} · "
-            f"{fmt_int(tokens_per_sec)} tokens/s"
-        )
-
-    def _write_metrics(self, fn: Callable[..., None], **record: Any) -> None:
-        try:
-            fn(**record)
-        except OSError as exc:
-            raise SaveError(
-                f"no se pudo escribir las métricas en '{self.metrics.path}': "
-                f"{describe_os_error(exc)}. Los checkpoints ya guardados siguen intactos."
-            ) from exc
+        self.log(console.eval_line(step, s.max_steps, losses, tokens_per_sec))
 
     def _train_step(self, step: int) -> float:
         s = self.s
@@ -272,30 +197,19 @@ class Trainer:
         return float(total)  # una sola sincronización con la GPU por paso
 
     def _announce(self) -> None:
-        s = self.s
-        self.log(
-            f"Entrenando '{s.model}' ({fmt_int(count_params(self.model))} parámetros) en "
-            f"{self.device} con '{s.data}' ({fmt_int(len(self.data.train))} caracteres de "
-            f"entrenamiento, {fmt_int(len(self.data.val))} de validación, vocabulario de "
-            f"{self.data.tokenizer.vocab_size})."
-        )
-        self.log(
-            f"Checkpoints en {self.ckpt_path} "
-            f"(cada {fmt_int(s.eval_interval)} pasos y al terminar)."
-        )
-        self.log(f"Precisión: {describe_dtype(self.dtype, self.device, s.dtype)}.")
-        if self.device.type == "cpu":
-            self.log(f"Hilos: {describe_threads(self.threads)}")
-        if self.dist.enabled:
-            n = self.dist.world_size
-            self.log(
-                f"{n} procesos ({self.dist.backend}): lote efectivo de {n} × {s.batch_size} × "
-                f"{s.grad_accum} = {n * s.batch_size * s.grad_accum} secuencias por paso."
-            )
-        if self.start_step:
-            self.log(
-                f"Reanudando desde el paso {self.start_step} de '{self.resume.path}'."  # type: ignore[union-attr]
-            )
+        resumed = (self.start_step, self.resume.path) if self.start_step and self.resume else None
+        for line in console.start_lines(
+            self.s,
+            count_params(self.model),
+            self.device,
+            self.data,
+            self.ckpt_path,
+            describe_dtype(self.dtype, self.device, self.s.dtype),
+            describe_threads(self.threads) if self.device.type == "cpu" else None,
+            (self.dist.world_size, self.dist.backend) if self.dist.enabled else None,
+            resumed,
+        ):
+            self.log(line)
 
     def run(self) -> TrainResult:
         self.bar: tqdm | None = None
@@ -315,19 +229,7 @@ class Trainer:
         tokens_done = 0
         interrupted = False
         step = self.start_step
-        bar = tqdm(
-            total=s.max_steps,
-            initial=step,
-            disable=not self.progress,
-            desc=TRAINING,
-            unit="paso",
-            mininterval=0.5,
-            dynamic_ncols=True,
-            # Sin la velocidad de tqdm («it/s», con punto decimal): ya va en tokens/s, en español.
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-            "[{elapsed}<{remaining}{postfix}]",
-        )
-        self.bar = bar
+        self.bar = bar = console.progress_bar(s.max_steps, step, self.progress)
         t_start = time.perf_counter()
         # Con varios procesos, la parada se acuerda tras cada paso (ver step_consensus).
         stop_agreed = not self.dist.enabled and self.should_stop(step)
@@ -349,7 +251,7 @@ class Trainer:
                 self.threads.observe(seconds)  # ¿otro número de hilos iría más rápido?
             tokens_done += tokens_per_step
             tps = tokens_done / train_seconds if train_seconds else 0.0
-            bar.set_postfix_str(f"pérdida {fmt_float(loss, 3)} · {fmt_int(tps)} tok/s", False)
+            bar.set_postfix_str(console.step_postfix(loss, tps), False)
             bar.update(1)
             if step % s.eval_interval == 0 or step == s.max_steps:
                 bar.set_description_str(EVALUATING)  # la evaluación tarda: que se vea
@@ -372,9 +274,7 @@ class Trainer:
         bar.close()
         path = self._save(step)
         if self.dist.is_main:
-            self._write_metrics(
-                self.metrics.write, step=step, val_loss_exact=round(exact.loss, 5), final=True
-            )
+            self.metrics.write(step=step, val_loss_exact=round(exact.loss, 5), final=True)
         distributed.barrier(self.dist)
         return TrainResult(
             path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, False

@@ -22,8 +22,8 @@ from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.errors import LLMError
 from trainer import settings as defaults
 from trainer.errors import run_cli
+from trainer.metrics_log import METRICS_SUFFIX
 
-METRICS_SUFFIX = ".metrics.jsonl"
 FIGURE_SIZE = (8.0, 4.5)  # pulgadas; a 100 ppp, 800 × 450 píxeles
 DPI = 100
 

@@ -169,8 +169,9 @@ class TrainSettings:
         return DEFAULT_WEIGHT_DECAY[self.model]
 
     def validate(self) -> None:
-        """Los ajustes del entrenador. Los del modelo (n_embd divisible por n_head...) los
-        comprueba la configuración del modelo al construirse, una sola vez (shared/config.py)."""
+        """Los ajustes del entrenador. Los del modelo (n_embd divisible por n_head, el rango del
+        dropout...) los comprueba la configuración del modelo al construirse, una sola vez
+        (shared/config.py)."""
         if self.model not in MODEL_TYPES:
             raise ConfigError(
                 f"modelo desconocido '{self.model}'; opciones: {', '.join(MODEL_TYPES)}."
@@ -181,7 +182,7 @@ class TrainSettings:
                 raise ConfigError(f"--{name.replace('_', '-')} debe ser positivo ({value}).")
         if self.grad_accum <= 0:
             raise ConfigError(f"--grad-accum debe ser positivo ({self.grad_accum}).")
-        for name in ("lr", "weight_decay", "grad_clip", "dropout"):
+        for name in ("lr", "weight_decay", "grad_clip"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 flag = "--" + name.replace("_", "-")
@@ -190,8 +191,6 @@ class TrainSettings:
             raise ConfigError(f"--lr debe ser positivo ({self.learning_rate}).")
         if self.decay < 0:
             raise ConfigError("--weight-decay no puede ser negativo.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout debe estar entre 0 y 1, sin llegar a 1 ({self.dropout}).")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ConfigError("--warmup-steps no puede ser negativo.")
         if not self.grad_clip >= 0:

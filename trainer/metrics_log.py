@@ -1,4 +1,5 @@
-"""Métricas del entrenamiento en JSON Lines, una línea por evaluación, junto a los checkpoints.
+"""El registro de métricas del entrenamiento: JSON Lines, una línea por evaluación, junto al
+checkpoint (``<run>.metrics.jsonl``). Es la fuente de las curvas y de ``trainer.compare``.
 
 Tras cada línea se redibuja la curva ``<run>.png`` (ver ``trainer/plot.py``). Dibujar nunca
 para el entrenamiento: un fallo deja un aviso y, sin matplotlib, simplemente no hay figura.
@@ -6,12 +7,17 @@ para el entrenamiento: un fallo deja un aviso y, sin matplotlib, simplemente no 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from trainer.errors import SaveError, describe_os_error
+
+METRICS_SUFFIX = ".metrics.jsonl"  # junto a <run>.pt
 # Dibujar no debe llevarse más de ~1/10 del tiempo: si las evaluaciones llegan más deprisa que
 # eso (modelos diminutos), se salta alguna figura intermedia. La del final se dibuja siempre.
 DRAW_SHARE = 0.1
@@ -28,15 +34,28 @@ class MetricsLog:
     def reset(self) -> None:
         """Empieza el fichero de cero (un entrenamiento nuevo con un nombre ya usado)."""
         if self.enabled:
-            self.path.unlink(missing_ok=True)
+            with self._saving():
+                self.path.unlink(missing_ok=True)
 
     def write(self, **record: Any) -> None:
         if not self.enabled:
             return
         record = {"time": round(time.time(), 3), **record}
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        with self._saving():
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._draw_curve(final=bool(record.get("final")))
+
+    @contextlib.contextmanager
+    def _saving(self) -> Iterator[None]:
+        """Un disco lleno o sin permisos: SaveError (código 4), como al guardar un checkpoint."""
+        try:
+            yield
+        except OSError as exc:
+            raise SaveError(
+                f"no se pudo escribir las métricas en '{self.path}': "
+                f"{describe_os_error(exc)}. Los checkpoints ya guardados siguen intactos."
+            ) from exc
 
     def _draw_curve(self, final: bool) -> None:
         start = time.perf_counter()

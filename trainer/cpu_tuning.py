@@ -1,6 +1,8 @@
-"""Cuántos hilos de CPU usa torch al entrenar: los que rinden, medido sobre la marcha.
+"""Entrenar rápido en CPU: cuántos hilos usa torch (medido sobre la marcha) y la memoria de glibc.
 
-Por qué: torch reparte cada operación entre sus hilos (OpenMP) y, al acabar cada una, los hilos
+Dos ajustes del proceso que no cambian ninguna cifra del modelo, solo lo que tarda el paso.
+
+Hilos. Torch reparte cada operación entre sus hilos (OpenMP) y, al acabar cada una, los hilos
 se esperan unos a otros dando vueltas en la CPU (espera activa) antes de dormirse. Si otro
 proceso ocupa uno de los núcleos, el sistema quita la CPU a uno de nuestros hilos y el otro se
 queda esperándolo en cada una de los cientos de operaciones del paso: con 2 núcleos y un proceso
@@ -33,12 +35,26 @@ miden (el bucle toma el tiempo del paso antes de evaluar), así que no disparan 
 ``OMP_NUM_THREADS`` (o un solo núcleo) fija el número y apaga el ajuste. Así, además, dos
 entrenamientos con la misma semilla dan lo mismo bit a bit: con otro número de hilos las sumas
 se reparten de otra forma y cambia el último bit de la pérdida.
+
+Memoria (``keep_freed_memory``): que glibc reutilice los bloques grandes en vez de devolverlos.
+Cada paso crea y libera las mismas activaciones grandes (decenas de MB). glibc sirve esos bloques
+con mmap y al liberarlos los devuelve al sistema, así que el paso siguiente los vuelve a pedir y
+el núcleo tiene que mapear y poner a cero cada página de 4 KB otra vez. En una máquina virtual
+eso es caro: medido en docs/BENCHMARKS.md, el paso bf16 del GPT 6×384 va un ~30 % más lento.
+Con ``mallopt`` le pedimos que sirva todo desde su montículo y no lo devuelva: después del primer
+paso la memoria se reutiliza. El precio: el proceso no devuelve memoria hasta que termina.
+
+Cuánta memoria pedirá un modelo (y el rechazo de lo que no cabe, antes de reservar nada) está en
+``shared/common/memory_estimate.py``: el servidor también lo usa al cargar checkpoints.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import statistics
+import sys
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -195,3 +211,21 @@ def describe_threads(tuner: ThreadTuner | None) -> str:
         f"hasta {n} hilos de CPU; se prueba con {options} y se usa el más rápido, por si otro "
         "proceso ocupa la CPU (OMP_NUM_THREADS=N fija el número)."
     )
+
+
+M_TRIM_THRESHOLD = -1  # constantes de <malloc.h>
+M_MMAP_MAX = -4
+
+
+def keep_freed_memory() -> bool:
+    """Solo en Linux con glibc; en otro sistema no hace nada. Devuelve si se aplicó."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    # Sin bloques mmap y sin devolver el final del montículo (umbral de recorte enorme).
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))

@@ -1,0 +1,170 @@
+"""Lo que el entrenamiento le dice a una persona en la consola.
+
+Los números a la española (424 576 parámetros, pérdida 2,27), las líneas al empezar, la barra
+de progreso, el resumen del final y las órdenes para seguir. Solo lo que lee una persona: el
+JSON y las métricas guardan los números tal cual (``2.2715``), que es lo que esperan los
+programas.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dotenv import dotenv_values
+from tqdm import tqdm
+
+from trainer.settings import TrainSettings, default_checkpoint_dir
+
+if TYPE_CHECKING:  # solo para los tipos: la consola no importa torch ni el bucle
+    from trainer.data import TextDataset
+    from trainer.loop import TrainResult
+
+# Lo que dice la barra de progreso en cada momento.
+TRAINING = "entrenando"
+EVALUATING = "evaluando…"
+FINAL_EVALUATION = "evaluación final…"  # exacta, sobre todo el split de validación
+
+# La norma (RAE, SI) separa los miles con un espacio, nunca con punto ni coma, y no separa los
+# números de cuatro cifras (2000). Espacio que no parte la línea (U+00A0): todas las
+# terminales lo muestran.
+THOUSANDS = "\u00a0"
+
+
+def fmt_int(value: float) -> str:
+    """Entero redondeado con los miles separados: 424 576, 2000, 12 345 678."""
+    n = round(value)
+    sign, digits = ("-", str(-n)) if n < 0 else ("", str(n))
+    if len(digits) <= 4:
+        return sign + digits
+    groups = []
+    while digits:
+        groups.append(digits[-3:])
+        digits = digits[:-3]
+    return sign + THOUSANDS.join(reversed(groups))
+
+
+def fmt_float(value: float, decimals: int = 2) -> str:
+    """Decimal con coma y los miles separados: 2,27; 12 345,6."""
+    text = f"{abs(value):.{decimals}f}"
+    whole, _, frac = text.partition(".")
+    sign = "-" if value < 0 and float(text) != 0 else ""
+    out = sign + fmt_int(int(whole))
+    return f"{out},{frac}" if frac else out
+
+
+def playground_url(env: dict[str, str | None] | None = None) -> str:
+    """La dirección del playground con el HOST y el PORT del entorno o de ``.env``."""
+    if env is None:
+        env = {**dotenv_values(".env"), **os.environ}
+    host = (env.get("HOST") or "").strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):  # «todas las interfaces»: desde aquí, esta máquina
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = (env.get("PORT") or "").strip() or "8000"
+    return f"http://{host}:{port}/"
+
+
+def next_steps(model: str, checkpoint_path: Path) -> list[str]:
+    """Líneas para la consola. En Docker (compose fija LLM_IN_DOCKER) el servidor ya está."""
+    url = os.environ.get("PLAYGROUND_URL") or playground_url()
+    url = url.replace("://0.0.0.0:", "://127.0.0.1:")  # «todas las interfaces» → esta máquina
+    if os.environ.get("LLM_IN_DOCKER") == "1":
+        return [
+            "Siguiente paso: el contenedor «server» ya sirve este checkpoint.",
+            f"  playground: {url}   prueba: make smoke",
+        ]
+    folder = checkpoint_path.parent
+    knobs = "" if model == "gpt" else f" MODEL={model}"
+    if os.path.normpath(folder) != os.path.normpath(default_checkpoint_dir(model)):
+        knobs = f' CHECKPOINT_DIR="{folder}"'
+    return [
+        "Siguientes pasos:",
+        f'  make generate{knobs}   texto con este modelo (PROMPT="..." para empezar por otro)',
+        f"  make serve{knobs}      servirlo; el playground queda en {url}",
+    ]
+
+
+def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
+    """La barra del entrenamiento: pasos hechos, pérdida y tokens/s (estos, en el postfijo)."""
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not enabled,
+        desc=TRAINING,
+        unit="paso",
+        mininterval=0.5,
+        dynamic_ncols=True,
+        # Sin la velocidad de tqdm («it/s», con punto decimal): ya va en tokens/s, en español.
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+        "[{elapsed}<{remaining}{postfix}]",
+    )
+
+
+def step_postfix(loss: float, tokens_per_sec: float) -> str:
+    return f"pérdida {fmt_float(loss, 3)} · {fmt_int(tokens_per_sec)} tok/s"
+
+
+def eval_line(step: int, max_steps: int, losses: dict[str, float], tokens_per_sec: float) -> str:
+    return (
+        f"paso {fmt_int(step)}/{fmt_int(max_steps)} · pérdida train "
+        f"{fmt_float(losses['train'], 4)} · val {fmt_float(losses['val'], 4)} · "
+        f"{fmt_int(tokens_per_sec)} tokens/s"
+    )
+
+
+def start_lines(
+    s: TrainSettings,
+    params: int,
+    device: object,
+    data: TextDataset,
+    ckpt_path: Path,
+    precision: str,
+    threads: str | None,
+    processes: tuple[int, str] | None,
+    resumed: tuple[int, Path] | None,
+) -> list[str]:
+    """Las líneas del registro al empezar: qué se entrena, dónde se guarda y cómo se calcula."""
+    lines = [
+        f"Entrenando '{s.model}' ({fmt_int(params)} parámetros) en "
+        f"{device} con '{s.data}' ({fmt_int(len(data.train))} caracteres de "
+        f"entrenamiento, {fmt_int(len(data.val))} de validación, vocabulario de "
+        f"{data.tokenizer.vocab_size}).",
+        f"Checkpoints en {ckpt_path} (cada {fmt_int(s.eval_interval)} pasos y al terminar).",
+        f"Precisión: {precision}.",
+    ]
+    if threads is not None:
+        lines.append(f"Hilos: {threads}")
+    if processes is not None:  # con torchrun: cuántos procesos y con qué backend
+        n, backend = processes
+        lines.append(
+            f"{n} procesos ({backend}): lote efectivo de {n} × {s.batch_size} × "
+            f"{s.grad_accum} = {n * s.batch_size * s.grad_accum} secuencias por paso."
+        )
+    if resumed is not None:
+        lines.append(f"Reanudando desde el paso {resumed[0]} de '{resumed[1]}'.")
+    return lines
+
+
+def print_summary(result: TrainResult, model: str) -> None:
+    """El resumen del final (o cómo continuar, si se interrumpió) y las órdenes para seguir."""
+    minutes, seconds = divmod(result.seconds, 60)
+    if result.interrupted:
+        print(
+            f"Entrenamiento interrumpido en el paso {fmt_int(result.step)}. Checkpoint guardado "
+            f"en {result.checkpoint_path}. Continúa con: "
+            f"python -m trainer --resume {result.checkpoint_path}"
+        )
+        return
+    val = fmt_float(result.val_loss, 4) if result.val_loss is not None else "?"
+    print("Resumen del entrenamiento")
+    print(f"  pérdida de validación: {val} nats/carácter")
+    print(f"  pasos: {fmt_int(result.step)}")
+    print(f"  tiempo: {int(minutes)} min {fmt_float(seconds, 1)} s")
+    print(f"  velocidad: {fmt_int(result.tokens_per_second)} tokens/s")
+    print(f"  checkpoint: {result.checkpoint_path}")
+    print()
+    for line in next_steps(model, result.checkpoint_path):
+        print(line)
