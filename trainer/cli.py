@@ -145,18 +145,23 @@ def check_writable(directory: str) -> None:
 
 
 class StopRequest:
-    """SIGTERM (lo que envía `docker stop`) o Ctrl-C: guardar y salir limpiamente."""
+    """SIGTERM (lo que envía `docker stop`) o Ctrl-C: acabar limpio y salir.
 
-    def __init__(self) -> None:
+    ``message`` dice qué se hace al recibirla; un segundo Ctrl-C sale ya. Con torchrun la señal
+    llega a todos los procesos: solo avisa el principal.
+    """
+
+    def __init__(self, message: str = "guardando checkpoint…") -> None:
+        self.message = message
         self.requested = False
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:  # segundo Ctrl-C: salir ya
             raise KeyboardInterrupt
         self.requested = True
-        if is_main_process():  # con torchrun la señal llega a todos los procesos: avisa uno
+        if is_main_process():
             print(
-                f"\nseñal {signal.Signals(signum).name} recibida: guardando checkpoint…",
+                f"\nseñal {signal.Signals(signum).name} recibida: {self.message}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from tqdm import tqdm
@@ -16,6 +14,7 @@ from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.errors import ConfigError, DataError
 from shared.sampling import SamplingParams
 from trainer import settings as defaults
+from trainer.cli import StopRequest
 from trainer.compare.figures import curves_for, draw_all_curves, draw_sweeps
 from trainer.compare.plan import (
     FULL,
@@ -75,28 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default="Había una vez", help="comienzo de las muestras")
     p.add_argument("--no-progress", action="store_true", help="sin barra de progreso")
     return p
-
-
-class StopRequest:
-    """Primer Ctrl-C (o SIGTERM): acabar limpio y escribir el informe con lo terminado."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print(
-            f"\nseñal {signal.Signals(signum).name} recibida: se guarda lo terminado y se "
-            "escribe el informe (otro Ctrl-C sale ya).",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self)
-        signal.signal(signal.SIGTERM, self)
 
 
 def say(message: str) -> None:
@@ -217,7 +194,7 @@ def _main(argv: list[str] | None) -> int:
     grid: list[SamplingParams] = sampling_grid(
         profile.temperatures, profile.top_ks, profile.sample_chars, args.seed
     )
-    stop = StopRequest()
+    stop = StopRequest("se guarda lo terminado y se escribe el informe (otro Ctrl-C sale ya).")
     stop.install()
     say(
         f"Comparación {profile.name}: {len(plan)} ejecuciones de {profile.max_steps} pasos "
