@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from server.errors import HTTP_MESSAGES, APIError
 from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS, limits
-from server.state import state
+from server.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -165,9 +165,8 @@ def _first_error(exc: ValidationError, model_cls: type[BaseModel]) -> tuple[str,
     return message, param
 
 
-def read_request(model_cls: type[M]) -> M:
-    """El cuerpo JSON de la petición, validado con los topes de este servidor."""
-    settings = state().settings
+def read_request(model_cls: type[M], settings: Settings) -> M:
+    """El cuerpo JSON de la petición, validado con los topes de este servidor (``settings``)."""
     return validate(
         model_cls, read_json_object(), limits(settings.max_prompt_chars, settings.max_new_tokens)
     )
