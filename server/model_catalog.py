@@ -28,13 +28,12 @@ from pathlib import Path
 
 from server.errors import APIError
 from server.model_store import FileKey, LoadedModel, ModelStore, file_key, load_and_validate
-from shared.checkpoints.files import list_checkpoints, load_checkpoint_file
+from shared.checkpoints.files import METRICS_SUFFIX, list_checkpoints, load_checkpoint_file
 from shared.common.errors import LLMError
 from shared.config import MODEL_TYPES
 
 log = logging.getLogger("server")
 
-METRICS_SUFFIX = ".metrics.jsonl"  # lo escribe el entrenador junto a <run>.pt
 SIBLING_SEPARATOR = ":"  # "bigram:<fichero>" (si choca con un fichero de CHECKPOINT_DIR, gana ese)
 
 

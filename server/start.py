@@ -32,6 +32,7 @@ from pathlib import Path
 
 from server.front import MAX_CONNECTIONS, Front, FrontConfig
 from server.settings import Settings, configure_logging, load_env_file
+from shared.common.addresses import playground_url
 from shared.common.errors import ConfigError
 
 CONF = Path(__file__).with_name("gunicorn.conf.py")
@@ -180,10 +181,7 @@ def announce() -> None:
         return  # gunicorn.conf.py lo explica y termina
     if s.port == 0:
         return  # puerto elegido por el sistema: lo dice gunicorn («Listening at»)
-    host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "[::]") else s.host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    url = f"http://{host}:{s.port}/"
+    url = playground_url({"HOST": s.host, "PORT": str(s.port)})
     print(
         f"Playground: {url}   API: {url}docs   (sirve {s.checkpoint_dir}; Ctrl+C para parar)",
         flush=True,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from server.errors import HTTP_MESSAGES, APIError
 from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS, limits
 from server.settings import Settings
+from shared.sampling import MAX_SEED
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,7 +45,9 @@ HINTS: dict[str, str] = {
     ),
     "top_k": "top_k es cuántos caracteres compiten; 0 = todos.",
     "top_p": "top_p es la probabilidad acumulada del núcleo, en (0, 1]; 1 = sin filtro.",
-    "seed": "La semilla es un entero entre 0 y 2^63-1, o null para una aleatoria.",
+    "seed": (
+        f"La semilla es un entero entre 0 y 2^{MAX_SEED.bit_length()}-1, o null para una aleatoria."
+    ),
     "top_probs": f"top_probs es cuántas alternativas mostrar por carácter, de 0 a {MAX_TOP_PROBS}.",
     "n": f"n es cuántas muestras generar, de 1 a {MAX_CHOICES}.",
 }

@@ -5,22 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dotenv import dotenv_values
-
+from shared.common.addresses import playground_url
 from trainer.settings import default_checkpoint_dir
-
-
-def playground_url(env: dict[str, str | None] | None = None) -> str:
-    """La dirección del playground con el HOST y el PORT del entorno o de ``.env``."""
-    if env is None:
-        env = {**dotenv_values(".env"), **os.environ}
-    host = (env.get("HOST") or "").strip() or "127.0.0.1"
-    if host in ("0.0.0.0", "::", "[::]"):  # «todas las interfaces»: desde aquí, esta máquina
-        host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    port = (env.get("PORT") or "").strip() or "8000"
-    return f"http://{host}:{port}/"
 
 
 def next_steps(model: str, checkpoint_path: Path) -> list[str]:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.checkpoints.files import METRICS_SUFFIX
 from shared.common.errors import ConfigError
 from trainer.resume import ResumeState
 from trainer.settings import TrainSettings
 
 CHECKPOINT_SUFFIX = ".pt"
-METRICS_SUFFIX = ".metrics.jsonl"
 
 
 def run_files(checkpoint_dir: str, run_name: str) -> tuple[Path, Path]:

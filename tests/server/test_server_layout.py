@@ -7,6 +7,8 @@ import ast
 import functools
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "server"
 MAX_DEPTH = 6
@@ -105,3 +107,31 @@ def test_the_measure_sees_a_deep_chain(tmp_path: Path) -> None:
     (pkg / "b.py").write_text("def f():\n    from server.c import X\n")
     (pkg / "c.py").write_text("X = 1\n")
     assert longest_chain(import_graph(tmp_path)) == ["server.routes.a", "server.b", "server.c"]
+
+
+def definitions(name: str, root: Path = ROOT) -> list[str]:
+    """Dónde se define ``name`` (asignación, función o clase de módulo) en el proyecto."""
+    found = []
+    for package in ("shared", "trainer", "server", "bench"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                    names = [node.name]
+                elif isinstance(node, ast.Assign):
+                    names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                else:
+                    continue
+                if name in names:
+                    found.append(str(path.relative_to(root)))
+    return found
+
+
+# Cada dato, una vez: el sufijo de las métricas, la dirección del playground, el formato del
+# registro del servidor (frente y workers) y los límites de muestreo de la frontera HTTP.
+@pytest.mark.parametrize(
+    "name",
+    ["METRICS_SUFFIX", "playground_url", "configure_logging", "MAX_TEMPERATURE", "MAX_SEED"],
+)
+def test_each_fact_is_defined_once(name: str) -> None:
+    assert len(definitions(name)) == 1, definitions(name)
+    assert not definitions(f"_{name}"), definitions(f"_{name}")
