@@ -18,8 +18,8 @@ from typing import Any
 
 from bench.machine import load_average
 from bench.report import table, write_json
+from bench.server_process import ServerProcess
 from bench.serving import run_load, server_settings
-from server.process import ServerProcess
 from shared.checkpoints.files import latest_checkpoint
 from shared.common.argparse_es import SpanishArgumentParser
 from trainer.errors import run_cli

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.training import SIZES
+from shared.checkpoints.files import METRICS_SUFFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("fija", "ajustada")
@@ -81,7 +82,7 @@ def train_once(policy: str, steps: int, data: str, workdir: Path, cores: int) ->
     )
     if proc.returncode != 0:
         raise RuntimeError(f"el entrenamiento falló:\n{proc.stdout}\n{proc.stderr}")
-    lines = (workdir / f"{run}.metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (workdir / f"{run}{METRICS_SUFFIX}").read_text(encoding="utf-8").splitlines()
     row = next(r for r in map(json.loads, lines) if "tokens_per_sec" in r)
     tokens_per_step = s["batch_size"] * s["block_size"]
     return {

@@ -1,7 +1,7 @@
 """Filas del servidor: el servidor real (``python -m server`` → gunicorn) en loopback.
 
 N clientes a la vez, cada uno con un número fijo de peticiones seguidas a POST /generate.
-El servidor se arranca con ``server/process.py``, el mismo lanzador que usan las pruebas.
+El servidor se arranca con ``bench/server_process.py``, el mismo lanzador que usan las pruebas.
 Se mide el rendimiento total (caracteres generados por segundo), la latencia p50/p99 de cada
 petición y los errores (cualquier respuesta que no sea 200, incluidos los 429).
 """
@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from server.process import ServerProcess
+from bench.server_process import ServerProcess
 
 
 def server_settings(max_clients: int) -> dict[str, str]:

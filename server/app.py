@@ -18,12 +18,12 @@ from server.errors import register_error_handlers
 from server.generation_service import GenerationService
 from server.model_catalog import ModelCatalog
 from server.model_store import ModelStore
-from server.routes_attention import bp as attention_bp
-from server.routes_completions import bp as completions_bp
-from server.routes_generate import bp as generate_bp
-from server.routes_meta import bp as meta_bp
-from server.routes_models import bp as models_bp
-from server.settings import Settings, load_env_file
+from server.routes.attention import bp as attention_bp
+from server.routes.completions import bp as completions_bp
+from server.routes.generate import bp as generate_bp
+from server.routes.meta import bp as meta_bp
+from server.routes.models import bp as models_bp
+from server.settings import Settings, configure_logging, load_env_file
 from server.state import EXTENSION_KEY, ServerState
 from shared.common.device import resolve_device
 from shared.common.errors import DeviceError
@@ -31,17 +31,6 @@ from shared.common.errors import DeviceError
 log = logging.getLogger("server")
 
 WORKER_BOOT_ERROR = 3  # gunicorn para el servidor entero si un worker sale con este código
-
-
-def _configure_logging(level: str) -> None:
-    # Bajo gunicorn se reutilizan sus manejadores: un solo formato y un solo destino.
-    gunicorn_log = logging.getLogger("gunicorn.error")
-    if gunicorn_log.handlers and not log.handlers:
-        log.handlers = gunicorn_log.handlers
-        log.propagate = False
-    elif not log.handlers:
-        logging.basicConfig(format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
-    log.setLevel(level.upper())
 
 
 def _configure_torch(threads: int) -> None:
@@ -56,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings is None:
         load_env_file()
         settings = Settings.from_env()
-    _configure_logging(settings.log_level)
+    configure_logging(log, settings.log_level)
     _configure_torch(settings.torch_threads)
 
     app = Flask(__name__)
@@ -73,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.checkpoint_dir,
         device,
         settings.reload_interval,
-        on_loaded=metrics.model_loaded,
+        on_loaded=lambda loaded: metrics.model_loaded(loaded.checkpoint.step),
         on_failed=metrics.model_failed,
     )
     service = GenerationService(settings.max_concurrent_generations, settings.batching)

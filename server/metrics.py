@@ -24,8 +24,6 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from server.model_store import LoadedModel
-
 REQUESTS = Counter(
     "llm_http_requests_total", "Peticiones HTTP por ruta, método y estado.",
     ["route", "method", "status"],
@@ -65,8 +63,9 @@ RELOADS = Counter(
 )
 
 
-def model_loaded(loaded: LoadedModel) -> None:
-    MODEL_STEP.set(loaded.checkpoint.step)
+def model_loaded(step: int) -> None:
+    """Un worker cargó el checkpoint del paso ``step``."""
+    MODEL_STEP.set(step)
     MODEL_LOADED.set(1)
     RELOADS.labels(result="ok").inc()
 

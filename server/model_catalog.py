@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.errors import APIError
-from server.model_store import FileKey, LoadedModel, ModelStore, _file_key, load_and_validate
-from shared.checkpoints.files import list_checkpoints, load_checkpoint_file
+from server.model_store import FileKey, LoadedModel, ModelStore, file_key, load_and_validate
+from shared.checkpoints.files import METRICS_SUFFIX, list_checkpoints, load_checkpoint_file
 from shared.common.errors import LLMError
 from shared.config import MODEL_TYPES
 
 log = logging.getLogger("server")
 
-METRICS_SUFFIX = ".metrics.jsonl"  # lo escribe el entrenador junto a <run>.pt
 SIBLING_SEPARATOR = ":"  # "bigram:<fichero>" (si choca con un fichero de CHECKPOINT_DIR, gana ese)
 
 
@@ -93,7 +92,7 @@ class ModelCatalog:
         ids: set[str] = set()
         for prefix, folder in model_folders(self.store.directory):
             for path in reversed(list_checkpoints(folder)):
-                key = _file_key(path)
+                key = file_key(path)
                 if key is None or key in present:  # borrado, o el mismo fichero por un enlace
                     continue
                 present.add(key)

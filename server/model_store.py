@@ -68,7 +68,8 @@ class LoadedModel:
         return self.model.block_size
 
 
-def _file_key(path: Path) -> FileKey | None:
+def file_key(path: Path) -> FileKey | None:
+    """La identidad de un fichero en disco (None si ya no está): si cambia, es otro checkpoint."""
     try:
         st = path.stat()
     except OSError:
@@ -140,7 +141,7 @@ class ModelStore:
         """Candidatos de la regla de shared.checkpoints.files, del más reciente al más antiguo."""
         found = []
         for path in reversed(list_checkpoints(self.directory)):
-            key = _file_key(path)
+            key = file_key(path)
             if key is not None:
                 found.append((path, key))
         return found

@@ -32,6 +32,13 @@ def _integral_float(value: Any) -> Any:
 Int = Annotated[int, BeforeValidator(_integral_float)]
 OptionalInt = Annotated[int | None, BeforeValidator(_integral_float)]
 
+# Cada límite de muestreo de la frontera HTTP, escrito una vez: /generate y /v1/completions usan
+# los mismos tipos. Por debajo, SamplingParams (shared/sampling.py) comprueba lo suyo al crearse.
+Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False)]
+TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+Seed = Annotated[Annotated[int, Field(ge=0, le=MAX_SEED)] | None, BeforeValidator(_integral_float)]
+SEED_DESCRIPTION = "Misma semilla, mismo texto. Vacío: aleatoria."
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -68,26 +75,17 @@ class GenerateRequest(StrictModel):
         description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
     )
     max_new_tokens: OptionalInt = Field(
-        None, ge=1, description="Caracteres a generar (por defecto 200, o el tope si es menor)."
+        None,
+        ge=1,
+        description=f"Caracteres a generar (por defecto {DEFAULT_NEW_TOKENS}, o el tope si es "
+        "menor).",
     )
-    temperature: float = Field(
-        1.0,
-        ge=0,
-        le=MAX_TEMPERATURE,
-        allow_inf_nan=False,
-        description="0 = siempre el más probable; <1 conservador; >1 creativo.",
+    temperature: Temperature = Field(
+        1.0, description="0 = siempre el más probable; <1 conservador; >1 creativo."
     )
     top_k: Int = Field(0, ge=0, le=MAX_TOP_K, description="Solo los k más probables (0 = todos).")
-    top_p: float = Field(
-        1.0,
-        gt=0,
-        le=1,
-        allow_inf_nan=False,
-        description="Solo el núcleo con probabilidad acumulada p (1 = todos).",
-    )
-    seed: OptionalInt = Field(
-        None, ge=0, le=MAX_SEED, description="Misma semilla, mismo texto. Vacío: aleatoria."
-    )
+    top_p: TopP = Field(1.0, description="Solo el núcleo con probabilidad acumulada p (1 = todos).")
+    seed: Seed = Field(None, description=SEED_DESCRIPTION)
     stream: bool = Field(False, description="true: respuesta text/event-stream (SSE).")
     top_probs: Int = Field(
         0,
@@ -112,13 +110,9 @@ class CompletionRequest(StrictModel):
     max_tokens: Int = Field(
         16, ge=1, validate_default=True, description="Caracteres a generar (16, como OpenAI)."
     )
-    temperature: float = Field(
-        1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="Como en /generate."
-    )
-    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="Como en /generate.")
-    seed: OptionalInt = Field(
-        None, ge=0, le=MAX_SEED, description="Misma semilla, mismo texto. Vacío: aleatoria."
-    )
+    temperature: Temperature = Field(1.0, description="Como en /generate.")
+    top_p: TopP = Field(1.0, description="Como en /generate.")
+    seed: Seed = Field(None, description=SEED_DESCRIPTION)
     stream: bool = Field(False, description="true: trozos SSE y al final 'data: [DONE]'.")
     n: Int = Field(1, ge=1, le=MAX_CHOICES, description="Cuántas muestras; la i usa seed + i.")
     user: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")

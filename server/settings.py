@@ -14,7 +14,9 @@ no definirla: rige el valor por defecto.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,27 @@ MAX_DEFAULT_WORKERS = 4
 def default_workers(cores: int, torch_threads: int) -> int:
     """WEB_CONCURRENCY por defecto: los workers que caben en los núcleos, entre 1 y 4."""
     return max(1, min(MAX_DEFAULT_WORKERS, cores // torch_threads))
+
+
+def configure_logging(logger: logging.Logger, level: str) -> None:
+    """Un solo formato y un solo destino para el registro: el de gunicorn.
+
+    En un worker se reutilizan los manejadores de gunicorn; fuera de él (el frente, una prueba
+    con ``create_app``) se escribe en stdout con su mismo formato, y se lee como un solo registro.
+    """
+    gunicorn_log = logging.getLogger("gunicorn.error")
+    if not logger.handlers:
+        if gunicorn_log.handlers:
+            logger.handlers = gunicorn_log.handlers
+        else:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(
+                logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+                                  "%Y-%m-%d %H:%M:%S %z")
+            )  # fmt: skip
+            logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
 
 
 def load_env_file() -> None:

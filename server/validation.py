@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from server.errors import HTTP_MESSAGES, APIError
 from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS, limits
-from server.state import state
+from server.settings import Settings
+from shared.sampling import MAX_SEED
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,7 +45,9 @@ HINTS: dict[str, str] = {
     ),
     "top_k": "top_k es cuántos caracteres compiten; 0 = todos.",
     "top_p": "top_p es la probabilidad acumulada del núcleo, en (0, 1]; 1 = sin filtro.",
-    "seed": "La semilla es un entero entre 0 y 2^63-1, o null para una aleatoria.",
+    "seed": (
+        f"La semilla es un entero entre 0 y 2^{MAX_SEED.bit_length()}-1, o null para una aleatoria."
+    ),
     "top_probs": f"top_probs es cuántas alternativas mostrar por carácter, de 0 a {MAX_TOP_PROBS}.",
     "n": f"n es cuántas muestras generar, de 1 a {MAX_CHOICES}.",
 }
@@ -165,9 +168,8 @@ def _first_error(exc: ValidationError, model_cls: type[BaseModel]) -> tuple[str,
     return message, param
 
 
-def read_request(model_cls: type[M]) -> M:
-    """El cuerpo JSON de la petición, validado con los topes de este servidor."""
-    settings = state().settings
+def read_request(model_cls: type[M], settings: Settings) -> M:
+    """El cuerpo JSON de la petición, validado con los topes de este servidor (``settings``)."""
     return validate(
         model_cls, read_json_object(), limits(settings.max_prompt_chars, settings.max_new_tokens)
     )

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dotenv import dotenv_values
 from tqdm import tqdm
 
+from shared.common.addresses import playground_url
 from trainer.settings import TrainSettings, default_checkpoint_dir
 
 if TYPE_CHECKING:  # solo para los tipos: la consola no importa torch ni el bucle
@@ -52,19 +52,6 @@ def fmt_float(value: float, decimals: int = 2) -> str:
     sign = "-" if value < 0 and float(text) != 0 else ""
     out = sign + fmt_int(int(whole))
     return f"{out},{frac}" if frac else out
-
-
-def playground_url(env: dict[str, str | None] | None = None) -> str:
-    """La dirección del playground con el HOST y el PORT del entorno o de ``.env``."""
-    if env is None:
-        env = {**dotenv_values(".env"), **os.environ}
-    host = (env.get("HOST") or "").strip() or "127.0.0.1"
-    if host in ("0.0.0.0", "::", "[::]"):  # «todas las interfaces»: desde aquí, esta máquina
-        host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    port = (env.get("PORT") or "").strip() or "8000"
-    return f"http://{host}:{port}/"
 
 
 def next_steps(model: str, checkpoint_path: Path) -> list[str]:

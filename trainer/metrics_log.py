@@ -17,7 +17,6 @@ from typing import Any
 
 from trainer.errors import SaveError, describe_os_error
 
-METRICS_SUFFIX = ".metrics.jsonl"  # junto a <run>.pt
 # Dibujar no debe llevarse más de ~1/10 del tiempo: si las evaluaciones llegan más deprisa que
 # eso (modelos diminutos), se salta alguna figura intermedia. La del final se dibuja siempre.
 DRAW_SHARE = 0.1

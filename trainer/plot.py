@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.checkpoints.files import METRICS_SUFFIX
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.errors import LLMError
 from trainer import settings as defaults
 from trainer.errors import run_cli
-from trainer.metrics_log import METRICS_SUFFIX
 
 FIGURE_SIZE = (8.0, 4.5)  # pulgadas; a 100 ppp, 800 × 450 píxeles
 DPI = 100

@@ -25,18 +25,19 @@ from typing import Any
 import torch
 
 from shared.checkpoints.files import (
+    METRICS_SUFFIX,
     Checkpoint,
     load_checkpoint,
     load_latest_usable,
     save_checkpoint,
 )
+from shared.checkpoints.files import (
+    SUFFIX as CHECKPOINT_SUFFIX,
+)
 from shared.common.errors import CheckpointError, ConfigError
 from trainer.distributed import DistContext, batch_seed, gather_objects
 from trainer.errors import find_os_error, save_error, warn_skipped_checkpoint
-from trainer.metrics_log import METRICS_SUFFIX
 from trainer.settings import TrainSettings
-
-CHECKPOINT_SUFFIX = ".pt"
 
 
 @dataclass

@@ -38,14 +38,15 @@ from shared.checkpoints.format import (
     Checkpoint,
     checkpoint_from_raw,
 )
+from shared.checkpoints.models import LanguageModel
 from shared.common.errors import CheckpointError
 from shared.common.memory_estimate import format_bytes, memory_limit
-from shared.checkpoints.models import LanguageModel
 from shared.tokenizer import CharTokenizer
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "METRICS_SUFFIX",
     "Checkpoint",
     "clean_stale_temp_files",
     "latest_checkpoint",
@@ -58,6 +59,9 @@ __all__ = [
 ]
 
 SUFFIX = ".pt"
+# Las métricas de una ejecución: el entrenador las escribe junto a su <run>.pt, y el servidor
+# (GET /v1/models) y las gráficas las leen de ahí.
+METRICS_SUFFIX = ".metrics.jsonl"
 # Temporales de save_checkpoint: ".<nombre>.pt.<pid>.tmp". Un SIGKILL a mitad de guardado los
 # deja atrás; pasado este tiempo sin cambios ya no los está escribiendo nadie.
 TEMP_RE = re.compile(r"^\.[^/]+\.pt\.\d+\.tmp$")

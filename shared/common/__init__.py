@@ -1,4 +1,4 @@
 """Intendencia común del entrenador y del servidor.
 
-Errores, dispositivo, estimación de memoria y argparse en español.
+Errores, dispositivo, estimación de memoria, argparse en español y la dirección del playground.
 """

@@ -1,7 +1,7 @@
 """El servidor real en las pruebas (``python -m server`` → gunicorn) en un puerto libre de
 loopback, y la forma única de sus errores.
 
-El lanzador es ``server/process.py`` (el mismo que usa el benchmark): PORT=0, el puerto leído
+El lanzador es ``bench/server_process.py`` (el mismo que usa el benchmark): PORT=0, el puerto leído
 del registro de gunicorn, un directorio de trabajo propio y la lista única de variables.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from server import process as launcher
-from server.process import server_env
+from bench import server_process as launcher
+from bench.server_process import server_env
 
 PROMPT = "Hola"  # todos sus caracteres están en el vocabulario de data/tiny_spanish.txt
 
@@ -27,12 +27,12 @@ ACCESS_LOG_FORMAT = (
 
 def python_env(**extra: str) -> dict[str, str]:
     """El entorno de un proceso hijo sin las variables del servidor (las de la lista única de
-    ``server/process.py``), más ``extra``."""
+    ``bench/server_process.py``), más ``extra``."""
     return server_env(**extra)
 
 
 class ServerProcess(launcher.ServerProcess):
-    """El lanzador del servidor (``server/process.py``, el mismo que usa el benchmark) con
+    """El lanzador del servidor (``bench/server_process.py``, el mismo que usa el benchmark) con
     atajos para las pruebas: peticiones con ``requests`` y esperas sobre el registro."""
 
     # Esperas acotadas pero holgadas: vuelven en cuanto se cumple la condición, y en una

@@ -1,4 +1,4 @@
-"""server/process.py: el único lanzador del servidor, el de las pruebas y el del benchmark."""
+"""bench/server_process.py: el único lanzador del servidor, el de las pruebas y el del benchmark."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.process import SERVER_VARS, ServerProcess, ServerStartError
+from bench.server_process import SERVER_VARS, ServerProcess, ServerStartError
 from server.settings import Settings
 
 
@@ -39,7 +39,7 @@ def test_the_variable_list_covers_every_setting_the_server_reads() -> None:
     Settings.from_env(env)
     assert "BATCHING" in env.read  # la prueba ve de verdad lo que lee from_env
     missing = env.read - set(SERVER_VARS)
-    assert not missing, f"faltan en server/process.py SERVER_VARS: {sorted(missing)}"
+    assert not missing, f"faltan en bench/server_process.py SERVER_VARS: {sorted(missing)}"
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from server.cpus import cgroup_cpu_limit
-from server.launcher import GUNICORN_IMPORT_VARS
 from server.settings import VARIABLES
+from server.start import GUNICORN_IMPORT_VARS
 from tests.helpers.cli import ROOT
 from tests.helpers.server import ServerProcess, python_env
 

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.checkpoints.files import load_checkpoint
+from shared.checkpoints.files import METRICS_SUFFIX, load_checkpoint
 from shared.checkpoints.models import count_params
 from shared.common.errors import ConfigError
 from trainer.loop import Trainer
-from trainer.metrics_log import METRICS_SUFFIX
 from trainer.settings import TrainSettings
 
 CACHE_FORMAT = 1  # súbelo si cambia lo que se guarda o cómo se entrena

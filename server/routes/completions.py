@@ -20,7 +20,7 @@ from server.auth import require_api_key
 from server.errors import APIError
 from server.generation_service import GenerationService, Reservation
 from server.model_store import LoadedModel
-from server.routes_generate import check_vocabulary, resolve_seed
+from server.requests import check_vocabulary, resolve_seed
 from server.schemas import (
     CompletionChoice,
     CompletionRequest,
@@ -54,7 +54,7 @@ def _choice_params(req: CompletionRequest, seed: int) -> list[SamplingParams]:
 def completions() -> Response:
     st = state()
     require_api_key(st.settings.api_key)
-    req = read_request(CompletionRequest)
+    req = read_request(CompletionRequest, st.settings)
     loaded = require_model(req.model)
     check_vocabulary(req.prompt, loaded)
     seed = resolve_seed(req.seed)

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from server import metrics
 from server.openapi import build_openapi
-from server.routes_generate import model_summary
+from server.requests import model_summary
 from server.schemas import (
     MAX_CHOICES,
     MAX_TEMPERATURE,

@@ -1,4 +1,8 @@
-"""``python -m server``: el frente (server/front.py) en el puerto público y gunicorn detrás.
+"""Arrancar el servidor (``python -m server``; server/__main__.py solo llama a ``main``).
+
+Los argumentos extra pasan tal cual a gunicorn (con server/gunicorn.conf.py; nunca el servidor
+de desarrollo de Flask). El frente (server/front.py) escucha en el puerto público y gunicorn
+detrás.
 
 Orden de arranque: se validan los ajustes, se reserva el puerto público (un puerto ocupado da
 un error en español al momento), se lanza gunicorn escuchando en un socket Unix de un
@@ -27,7 +31,8 @@ import time
 from pathlib import Path
 
 from server.front import MAX_CONNECTIONS, Front, FrontConfig
-from server.settings import Settings, load_env_file
+from server.settings import Settings, configure_logging, load_env_file
+from shared.common.addresses import playground_url
 from shared.common.errors import ConfigError
 
 CONF = Path(__file__).with_name("gunicorn.conf.py")
@@ -40,18 +45,6 @@ GUNICORN_IMPORT_VARS = ("WEB_CONCURRENCY", "PORT", "FORWARDED_ALLOW_IPS", "GUNIC
                         "SENDFILE")  # fmt: skip
 
 log = logging.getLogger("server.front")
-
-
-def _configure_logging(level: str) -> None:
-    # El mismo formato que gunicorn: un registro que se lee como uno solo.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
-                          "%Y-%m-%d %H:%M:%S %z")
-    )  # fmt: skip
-    log.addHandler(handler)
-    log.setLevel(level.upper())
-    log.propagate = False
 
 
 def _public_socket(settings: Settings) -> socket.socket:
@@ -163,9 +156,67 @@ def run(gunicorn_args: list[str]) -> int:
         settings = Settings.from_env()
     except ConfigError as exc:
         sys.exit(f"error de configuración: {exc}")
-    _configure_logging(settings.log_level)
+    configure_logging(log, settings.log_level)
     sock = _public_socket(settings)
     try:
         return asyncio.run(_run(settings, sock, gunicorn_args))
     finally:
         sock.close()
+
+
+USAGE = """uso: python -m server [opciones de gunicorn]
+
+Arranca el servidor HTTP (gunicorn + Flask) con el último checkpoint de CHECKPOINT_DIR.
+Se configura con variables de entorno o con un fichero .env en el directorio actual.
+Después: http://HOST:PORT/ (playground), /docs (API), /health, /ready, /info, /metrics.
+"""
+
+
+def announce() -> None:
+    """Dónde abrir el playground, antes de los registros de gunicorn (en inglés y técnicos)."""
+    load_env_file()
+    try:
+        s = Settings.from_env()
+    except ConfigError:
+        return  # gunicorn.conf.py lo explica y termina
+    if s.port == 0:
+        return  # puerto elegido por el sistema: lo dice gunicorn («Listening at»)
+    url = playground_url({"HOST": s.host, "PORT": str(s.port)})
+    print(
+        f"Playground: {url}   API: {url}docs   (sirve {s.checkpoint_dir}; Ctrl+C para parar)",
+        flush=True,
+    )
+
+
+def check_gunicorn_args(args: list[str]) -> None:
+    """Los argumentos extra son de gunicorn: se comprueban con su propio argparse antes de
+    arrancar nada, para que un flag mal escrito dé un error en español y no el de gunicorn."""
+    if not args:
+        return
+    # gunicorn.config lee WEB_CONCURRENCY como entero al importarse: vacía o mal escrita sería
+    # una traza aquí. Ese valor lo valida después Settings, con su error en español.
+    web_concurrency = os.environ.pop("WEB_CONCURRENCY", None)
+    try:
+        from gunicorn.config import Config
+    finally:
+        if web_concurrency is not None:
+            os.environ["WEB_CONCURRENCY"] = web_concurrency
+
+    from shared.common.argparse_es import usage_error
+
+    parser = Config().parser()
+    parser.error = lambda message: usage_error("python -m server", message)  # type: ignore[method-assign]
+    parser.parse_args(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "-h" in args or "--help" in args:
+        from server.settings_doc import help_text
+
+        print(USAGE)
+        print(help_text())
+        return
+    check_gunicorn_args(args)
+    announce()
+    sys.exit(run(args))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,12 +13,12 @@ from server.auth import require_api_key
 from server.errors import APIError
 from server.generation_service import GenerationService, Reservation
 from server.model_store import LoadedModel
+from server.requests import check_vocabulary, model_summary, resolve_seed
 from server.schemas import (
     DEFAULT_NEW_TOKENS,
     CharStep,
     GenerateRequest,
     GenerateResponse,
-    ModelSummary,
     Timings,
     TopProb,
     Usage,
@@ -27,39 +26,11 @@ from server.schemas import (
 from server.sse import event, sse_response
 from server.state import require_model, state
 from server.validation import read_request
-from shared.common.errors import TokenizerError
 from shared.generation import GeneratedChar
 from shared.sampling import SamplingParams
 
 log = logging.getLogger("server")
 bp = Blueprint("generate", __name__)
-
-RANDOM_SEED_LIMIT = 2**31  # semillas aleatorias cortas: más fáciles de copiar y repetir
-
-
-def model_summary(loaded: LoadedModel) -> ModelSummary:
-    ckpt = loaded.checkpoint
-    return ModelSummary(
-        name=loaded.name, type=ckpt.model_type, step=ckpt.step, val_loss=ckpt.val_loss
-    )
-
-
-def check_vocabulary(prompt: str, loaded: LoadedModel) -> None:
-    """Caracteres que el modelo no conoce: 422 con la lista exacta, antes de empezar a responder.
-
-    Es la comprobación del propio tokenizador (la misma que hace la CLI), con su mensaje; aquí
-    solo se le pone forma HTTP. El resto del cuerpo ya lo comprobó pydantic (server/schemas.py).
-    """
-    try:
-        loaded.tokenizer.encode(prompt)
-    except TokenizerError as exc:
-        raise APIError(
-            422, f"{exc} Consulta GET /info para ver el vocabulario.", param="prompt"
-        ) from None
-
-
-def resolve_seed(seed: int | None) -> int:
-    return secrets.randbelow(RANDOM_SEED_LIMIT) if seed is None else seed
 
 
 def _top(char: GeneratedChar) -> list[TopProb]:
@@ -93,7 +64,7 @@ def _final(
 def generate() -> Response:
     st = state()
     require_api_key(st.settings.api_key)
-    req = read_request(GenerateRequest)
+    req = read_request(GenerateRequest, st.settings)
     max_new = req.max_new_tokens or min(DEFAULT_NEW_TOKENS, st.settings.max_new_tokens)
     loaded = require_model(req.model)
     check_vocabulary(req.prompt, loaded)

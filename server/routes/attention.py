@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify
 
 from server.auth import require_api_key
 from server.errors import APIError
-from server.routes_generate import check_vocabulary, model_summary
+from server.requests import check_vocabulary, model_summary
 from server.schemas import AttentionRequest, AttentionResponse
 from server.state import require_model, state
 from server.validation import read_request
@@ -27,7 +27,7 @@ bp = Blueprint("attention", __name__)
 def attention() -> Response:
     st = state()
     require_api_key(st.settings.api_key)
-    req = read_request(AttentionRequest)
+    req = read_request(AttentionRequest, st.settings)
     loaded = require_model(req.model)
     if loaded.checkpoint.model_type != "gpt":
         raise APIError(
