@@ -275,6 +275,10 @@ def projector_server(class_dirs: Path, tmp_path_factory) -> Iterator[ServerProce
     shutil.copytree(class_dirs.parent, root)
     (root / "gpt" / "clase.pt").rename(root / "gpt" / "gpt-20261203-101500.pt")
     (root / "bigram" / "clase.pt").rename(root / "bigram" / "bigram-20261203-100000.pt")
+    # Una evaluación en el paso 2000, como deja «make train»: la etiqueta del último paso es
+    # ancha («2000») y se cortaba en el borde de la figura.
+    with (root / "gpt" / "tiny.metrics.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"step": 2000, "train_loss": 1.45, "val_loss": 1.68}\n')
     srv = ServerProcess(
         tmp_path_factory.mktemp("srv-proyector"), CHECKPOINT_DIR=str(root / "gpt"),
         WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
