@@ -171,7 +171,7 @@ function drawCurve(points) {
     return;
   }
   const xs = all.map((p) => p[0]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
+  const x0 = Math.min(...xs), xMax = Math.max(...xs), x1 = Math.max(xMax, x0 + 1);
   const { y0, y1, ticks } = lossAxis(all.map((p) => p[1]));
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
@@ -182,7 +182,8 @@ function drawCurve(points) {
       spanishNumber(v, 1)));
   }
   // El primer paso alineado a la izquierda y el último a la derecha: no se salen de la figura.
-  [[x0, "start"], [x1, "end"]].forEach(([v, anchor]) => {
+  const xTicks = xMax > x0 ? [[x0, "start"], [xMax, "end"]] : [[x0, "start"]];
+  xTicks.forEach(([v, anchor]) => {
     svg.append(svgEl("text", { x: sx(v), y: H - B + 18, "text-anchor": anchor, class: "tick" },
       String(v)));  // los pasos, enteros como en las listas: «paso 2000»
   });
@@ -194,6 +195,11 @@ function drawCurve(points) {
     const d = s.pts.map(([x, y], j) => `${j ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
     svg.append(svgEl("path", { d: d.join(" "), fill: "none", stroke: s.color,
       "stroke-width": 2, "stroke-dasharray": s.dash, "data-series": s.key }));
+    // Un punto por evaluación: con una sola (un bigrama recién entrenado) no habría línea.
+    for (const [x, y] of s.pts) {
+      svg.append(svgEl("circle", { cx: sx(x).toFixed(1), cy: sy(y).toFixed(1), r: 3.5,
+        fill: s.color }));
+    }
   }
   drawLegend(svg, L + 8, 22);
 }
