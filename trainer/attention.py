@@ -20,8 +20,15 @@ from shared.engine.attention_map import AttentionMap, attention_map
 from trainer.errors import run_cli, warn_skipped_checkpoint
 from trainer.plot import new_figure, save_figure
 
-CELL_INCHES = 2.6  # lado de cada cuadro de la rejilla
+CELL_INCHES = 3.4  # lado de cada cuadro de la rejilla
 MAX_TICK_CHARS = 48  # con más caracteres, las etiquetas de los ejes ya no se leen
+# Letra que se lee proyectada: los caracteres de los ejes, los títulos y la leyenda de color.
+TICK_FONT = 11
+LABEL_FONT = 13
+TITLE_FONT = 16
+# La misma escala y la misma frase que el playground (lab.js): blanco = 0, azul intenso = 1.
+CMAP = "Blues"
+SCALE_LABEL = "peso de atención: más azul = más peso"
 
 
 class AttentionFigureError(LLMError):
@@ -37,7 +44,7 @@ def draw_attention(amap: AttentionMap, out: Path, title: str) -> Path:
     import numpy as np
 
     n_layer, n_head = amap.n_layer, amap.n_head
-    size = (CELL_INCHES * n_head + 1.2, CELL_INCHES * n_layer + 0.8)
+    size = (CELL_INCHES * n_head + 1.6, CELL_INCHES * n_layer + 1.2)
     fig = new_figure(size)
     axes = fig.subplots(n_layer, n_head, squeeze=False)
     labels = [char_label(c) for c in amap.chars]
@@ -48,19 +55,21 @@ def draw_attention(amap: AttentionMap, out: Path, title: str) -> Path:
         for head in range(n_head):
             ax = axes[layer][head]
             weights = np.ma.masked_array(np.array(amap.layers[layer][head]), mask=future)
-            image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0)
-            ax.set_facecolor("0.85")  # el futuro tapado se ve gris
-            ax.set_title(f"capa {layer + 1}, cabeza {head + 1}", fontsize="small")
+            image = ax.imshow(weights, cmap=CMAP, vmin=0.0, vmax=1.0)
+            ax.set_facecolor("0.8")  # el futuro tapado se ve gris (el 0 de «Blues» es blanco)
+            ax.set_title(f"capa {layer + 1}, cabeza {head + 1}", fontsize=LABEL_FONT)
             if t <= MAX_TICK_CHARS:
-                ax.set_xticks(range(t), labels, fontsize=6)
-                ax.set_yticks(range(t), labels, fontsize=6)
+                ax.set_xticks(range(t), labels, fontsize=TICK_FONT)
+                ax.set_yticks(range(t), labels, fontsize=TICK_FONT)
             if layer == n_layer - 1:
-                ax.set_xlabel("clave (carácter al que mira)", fontsize="small")
+                ax.set_xlabel("clave (carácter al que mira)", fontsize=LABEL_FONT)
             if head == 0:
-                ax.set_ylabel("consulta (carácter que pregunta)", fontsize="small")
+                ax.set_ylabel("consulta (carácter que pregunta)", fontsize=LABEL_FONT)
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.6, label="peso de atención")
-    fig.suptitle(title)
+        bar = fig.colorbar(image, ax=axes, shrink=0.6)
+        bar.set_label(SCALE_LABEL, fontsize=LABEL_FONT)
+        bar.ax.tick_params(labelsize=TICK_FONT)
+    fig.suptitle(title, fontsize=TITLE_FONT)
     return save_figure(fig, out)
 
 

@@ -19,8 +19,7 @@ function fillSelect(select, models, preferred, keepChoice = true) {
   for (const m of models) {
     const opt = document.createElement("option");
     opt.value = m.id;
-    const loss = m.val_loss == null ? "—" : m.val_loss.toFixed(3);
-    opt.textContent = `${m.id} · ${m.type} · paso ${m.step} · val ${loss}`;
+    opt.textContent = `${m.id} · ${m.type} · paso ${m.step} · val ${formatLoss(m.val_loss)}`;
     select.append(opt);
   }
   const ids = models.map((m) => m.id);
@@ -124,15 +123,46 @@ function svgEl(name, attrs, text) {
   return el;
 }
 
+// El eje y nunca abarca menos de esto: un bigrama que oscila entre 2,30 y 2,32 se ve plano
+// (es ruido), no como si aprendiera.
+const CURVE_MIN_SPAN = 1.0;
+const CURVE_SERIES = [
+  { key: "train_loss", label: "entrenamiento", color: "#2f6fdb", dash: "5 3" },
+  { key: "val_loss", label: "validación", color: "#e5822b", dash: "none" },
+];
+
+// Los límites del eje y (múltiplos de medio nat) y sus marcas.
+function lossAxis(ys) {
+  const hi = Math.max(...ys);
+  const lo = Math.max(0, Math.min(Math.min(...ys), hi - CURVE_MIN_SPAN));
+  const y0 = Math.floor(lo * 2) / 2, y1 = Math.ceil(hi * 2) / 2 || 0.5;
+  const step = y1 - y0 > 3 ? 1 : 0.5;
+  const ticks = [];
+  for (let v = y0; v <= y1 + 1e-9; v += step) ticks.push(v);
+  return { y0, y1, ticks };
+}
+
+// La leyenda va en su propia banda, encima del dibujo: ninguna línea la cruza.
+function drawLegend(svg, x, y) {
+  let cx = x;
+  const box = svgEl("rect", { x: x - 8, y: y - 14, height: 22, rx: 3, class: "legend-box" });
+  svg.append(box);
+  for (const s of CURVE_SERIES) {
+    svg.append(svgEl("line", { x1: cx, y1: y - 4, x2: cx + 28, y2: y - 4, stroke: s.color,
+      "stroke-width": 3, "stroke-dasharray": s.dash, "data-legend": s.key }));
+    const label = svgEl("text", { x: cx + 34, y }, s.label);
+    svg.append(label);
+    cx += 34 + label.getComputedTextLength() + 18;
+  }
+  box.setAttribute("width", String(cx - x - 10));
+}
+
 function drawCurve(points) {
   const svg = $("loss-curve");
   svg.replaceChildren();
-  const W = 600, H = 260, L = 52, R = 12, T = 12, B = 36;
-  const series = [
-    { key: "train_loss", label: "entrenamiento", color: "#2f6fdb", dash: "5 3" },
-    { key: "val_loss", label: "validación", color: "#e5822b", dash: "" },
-  ].map((s) => ({ ...s, pts: points.filter((p) => typeof p[s.key] === "number")
-    .map((p) => [p.step, p[s.key]]) }));
+  const W = 600, H = 260, L = 52, R = 16, T = 40, B = 40;
+  const series = CURVE_SERIES.map((s) => ({ ...s, pts: points
+    .filter((p) => typeof p[s.key] === "number").map((p) => [p.step, p[s.key]]) }));
   const all = series.flatMap((s) => s.pts);
   svg.dataset.points = String(all.length);
   if (!all.length) {
@@ -140,32 +170,38 @@ function drawCurve(points) {
       "todavía no hay evaluaciones"));
     return;
   }
-  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-  const y0 = Math.min(...ys), y1 = Math.max(...ys, y0 + 0.01);
+  const xs = all.map((p) => p[0]);
+  const x0 = Math.min(...xs), xMax = Math.max(...xs), x1 = Math.max(xMax, x0 + 1);
+  const { y0, y1, ticks } = lossAxis(all.map((p) => p[1]));
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }));
   svg.append(svgEl("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }));
-  for (const v of [y0, (y0 + y1) / 2, y1]) {
-    svg.append(svgEl("text", { x: L - 4, y: sy(v) + 4, "text-anchor": "end", class: "tick" },
-      v.toFixed(2)));
+  for (const v of ticks) {
+    svg.append(svgEl("text", { x: L - 5, y: sy(v) + 5, "text-anchor": "end", class: "tick" },
+      spanishNumber(v, 1)));
   }
-  for (const v of [x0, x1]) {
-    svg.append(svgEl("text", { x: sx(v), y: H - B + 14, "text-anchor": "middle", class: "tick" },
-      String(v)));
-  }
-  svg.append(svgEl("text", { x: (L + W) / 2, y: H - 4, "text-anchor": "middle" }, "paso"));
-  svg.append(svgEl("text", { x: 12, y: H / 2, transform: `rotate(-90 12 ${H / 2})`,
-    "text-anchor": "middle" }, "pérdida"));
-  series.forEach((s, i) => {
-    if (!s.pts.length) return;
+  // El primer paso alineado a la izquierda y el último a la derecha: no se salen de la figura.
+  const xTicks = xMax > x0 ? [[x0, "start"], [xMax, "end"]] : [[x0, "start"]];
+  xTicks.forEach(([v, anchor]) => {
+    svg.append(svgEl("text", { x: sx(v), y: H - B + 18, "text-anchor": anchor, class: "tick" },
+      String(v)));  // los pasos, enteros como en las listas: «paso 2000»
+  });
+  svg.append(svgEl("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle" }, "paso"));
+  svg.append(svgEl("text", { x: 14, y: (T + H - B) / 2,
+    transform: `rotate(-90 14 ${(T + H - B) / 2})`, "text-anchor": "middle" }, "pérdida"));
+  for (const s of series) {
+    if (!s.pts.length) continue;
     const d = s.pts.map(([x, y], j) => `${j ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
     svg.append(svgEl("path", { d: d.join(" "), fill: "none", stroke: s.color,
       "stroke-width": 2, "stroke-dasharray": s.dash, "data-series": s.key }));
-    svg.append(svgEl("text", { x: W - R - 4, y: T + 14 + 16 * i, "text-anchor": "end",
-      fill: s.color }, s.label));
-  });
+    // Un punto por evaluación: con una sola (un bigrama recién entrenado) no habría línea.
+    for (const [x, y] of s.pts) {
+      svg.append(svgEl("circle", { cx: sx(x).toFixed(1), cy: sy(y).toFixed(1), r: 3.5,
+        fill: s.color }));
+    }
+  }
+  drawLegend(svg, L + 8, 22);
 }
 
 async function refreshCurve() {
@@ -191,6 +227,19 @@ async function curveTick() {
 
 // --- mapa de atención ----------------------------------------------------------------------
 
+// La misma escala y la misma frase que la figura de ``python -m trainer.attention`` (mapa
+// «Blues» de matplotlib): blanco = 0, azul intenso = 1.
+const ATTN_SCALE = "más azul = más peso.";
+const BLUES = [[247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225],
+  [107, 174, 214], [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107]];
+
+function bluesColor(w) {
+  const t = Math.min(Math.max(w, 0), 1) * (BLUES.length - 1);
+  const i = Math.min(Math.floor(t), BLUES.length - 2), f = t - i;
+  const rgb = BLUES[i].map((c, k) => Math.round(c + (BLUES[i + 1][k] - c) * f));
+  return `rgb(${rgb.join(", ")})`;
+}
+
 function showAttention(i) {
   const data = lab.attn;
   if (!data) return;
@@ -213,8 +262,8 @@ function showAttention(i) {
         cell.textContent = visible(ch);
         const w = j > i ? 0 : head[i][j];
         cell.dataset.weight = w.toFixed(4);
-        cell.title = `${(w * 100).toFixed(1)} %`;
-        if (j <= i) cell.style.background = `rgba(47, 111, 219, ${w.toFixed(3)})`;
+        cell.title = `${spanishNumber(w * 100, 1)} %`;
+        if (j <= i) cell.style.background = bluesColor(w);
         if (w > 0.5) cell.classList.add("strong");
         row.append(cell);
       });
@@ -222,7 +271,7 @@ function showAttention(i) {
     });
   });
   $("attn-hint").textContent =
-    `Qué mira cada cabeza desde «${visible(data.chars[i])}» (posición ${i + 1}): cuanto más azul, más peso.`;
+    `Qué mira cada cabeza desde «${visible(data.chars[i])}» (posición ${i + 1}): ${ATTN_SCALE}`;
 }
 
 async function loadAttention() {

@@ -5,6 +5,9 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { controller: null, selected: null, info: null };
+// Candidatos que se dibujan por carácter; se piden unos pocos más (hasta el tope de /info) para
+// poder dar la probabilidad del que salió aunque no esté entre estos.
+const SHOWN_PROBS = 8;
 
 // Cómo se ve un carácter invisible en las barras de probabilidad.
 function visible(ch) {
@@ -14,12 +17,18 @@ function visible(ch) {
   return ch;
 }
 
-// Números para personas, a la española: coma decimal (2,27).
+// Números para personas, a la española: coma decimal (2,27). El único formateador de la página
+// (playground.js y lab.js); la API sigue dando números JSON normales.
 function spanishNumber(value, decimals) {
   return value.toLocaleString("es-ES", {
     minimumFractionDigits: decimals,
     maximumFractionDigits: decimals,
   });
+}
+
+// Una pérdida, igual en la insignia, las listas y la curva: 1,68.
+function formatLoss(value) {
+  return value == null ? "—" : spanishNumber(value, 2);
 }
 
 function setStatus(text, kind) {
@@ -53,7 +62,7 @@ async function loadInfo() {
     if (info.model) {
       const m = info.model;
       // Para personas: 2,27 (coma decimal, dos cifras), no 2.27152873897882.
-      const loss = m.val_loss == null ? "—" : spanishNumber(m.val_loss, 2);
+      const loss = formatLoss(m.val_loss);
       badge.textContent = `${m.name} · ${m.type} · paso ${m.step} · pérdida val. ${loss}`;
       badge.dataset.state = "ready";
       $("top-k").max = String(info.vocab.size);
@@ -77,7 +86,10 @@ function requestBody() {
     stream: true,
   };
   if (!$("random-seed").checked && $("seed").value !== "") body.seed = Number($("seed").value);
-  if ($("show-probs").checked) body.top_probs = 8;
+  if ($("show-probs").checked) {
+    const max = state.info ? state.info.limits.max_top_probs : SHOWN_PROBS;
+    body.top_probs = Math.max(SHOWN_PROBS, max);
+  }
   return body;
 }
 
@@ -90,24 +102,41 @@ function showProbs(span) {
   $("probs-title").textContent = `Candidatos tras «…${before}»`;
   const bars = $("probs-bars");
   bars.replaceChildren();
-  for (const { char, prob } of top) {
-    const row = document.createElement("div");
-    row.className = "bar-row" + (char === span.dataset.char ? " chosen" : "");
-    const label = document.createElement("span");
-    label.className = "char";
-    label.textContent = visible(char);
-    const track = document.createElement("div");
-    const bar = document.createElement("div");
-    bar.className = "bar";
-    bar.style.width = `${(prob * 100).toFixed(1)}%`;  // CSS: punto decimal
-    track.append(bar);
-    const pct = document.createElement("span");
-    pct.className = "pct";
-    pct.textContent = `${spanishNumber(prob * 100, 1)} %`;
-    row.append(label, track, pct);
+  const chosen = span.dataset.char;
+  const shown = top.slice(0, SHOWN_PROBS);
+  for (const { char, prob } of shown) {
+    bars.append(barRow(char, prob, `${spanishNumber(prob * 100, 1)} %`, char === chosen));
+  }
+  // El que salió siempre se ve marcado: si no está entre los mostrados, va aparte, debajo, con su
+  // probabilidad (o, si tampoco llegó entre los pedidos, con la cota «menos que el último»).
+  if (!shown.some((t) => t.char === chosen)) {
+    const known = top.find((t) => t.char === chosen);
+    const floor = top.length ? top[top.length - 1].prob : 0;
+    const row = known
+      ? barRow(chosen, known.prob, `${spanishNumber(known.prob * 100, 1)} %`, true)
+      : barRow(chosen, 0, `< ${spanishNumber(floor * 100, 1)} %`, true);
+    row.classList.add("extra");
     bars.append(row);
   }
   $("probs").hidden = false;
+}
+
+function barRow(char, prob, pctText, chosen) {
+  const row = document.createElement("div");
+  row.className = "bar-row" + (chosen ? " chosen" : "");
+  const label = document.createElement("span");
+  label.className = "char";
+  label.textContent = visible(char);
+  const track = document.createElement("div");
+  const bar = document.createElement("div");
+  bar.className = "bar";
+  bar.style.width = `${(prob * 100).toFixed(1)}%`;  // CSS: punto decimal
+  track.append(bar);
+  const pct = document.createElement("span");
+  pct.className = "pct";
+  pct.textContent = pctText;
+  row.append(label, track, pct);
+  return row;
 }
 
 function appendChar(chunk, out, textSoFar) {
@@ -188,8 +217,9 @@ async function generate(ev) {
     for await (const evt of streamEvents(resp)) {
       if (evt.name === "done") {
         const d = evt.data;
-        setStatus(`Listo: ${d.usage.generated_chars} caracteres en ${Math.round(d.timings.total_ms)} ms `
-          + `(${Math.round(d.timings.chars_per_second)} car/s) · semilla ${d.seed}`, "done");
+        setStatus(`Listo: ${d.usage.generated_chars} caracteres en `
+          + `${spanishNumber(d.timings.total_ms, 0)} ms `
+          + `(${spanishNumber(d.timings.chars_per_second, 0)} car/s) · semilla ${d.seed}`, "done");
         $("seed").value = String(d.seed);
       } else if (evt.name === "error") {
         setStatus(`Error: ${evt.data.error.message}`, "error");

@@ -36,8 +36,8 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-def open_page(browser, url: str, height: int) -> Iterator[object]:  # noqa: ANN001
-    page = browser.new_page(viewport={"width": 1280, "height": height})
+def open_page(browser, url: str, height: int, width: int = 1280) -> Iterator[object]:  # noqa: ANN001
+    page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(url)
@@ -234,3 +234,158 @@ def test_compare_preselects_bigram_vs_gpt_from_their_folders(class_page) -> None
     out.parent.mkdir(parents=True, exist_ok=True)
     page.locator("#lab").screenshot(path=str(out))
     assert out.stat().st_size > 10_000
+
+
+# --- En un proyector: 1024 × 768 y 1280 × 800 con un bigrama y un GPT --------------------------
+
+PROJECTOR_SIZES = [(1024, 768), (1280, 800)]
+# Lo que una clase toca o lee en «Comparar», «Curva de pérdida» y «Mapa de atención».
+LAB_CONTROLS = [
+    "#model-a", "#model-b", "#compare", "#compare-a", "#compare-b", "#curve-model",
+    "#loss-curve", "#attn-prompt", "#attn-model", "#attn-go", "#attn-heads",
+]  # fmt: skip
+MIN_TEXT_PX = 16  # texto de ayuda y cuerpo
+MIN_LABEL_PX = 14  # etiquetas pequeñas y números de los ejes
+
+# Texto visible de la página por debajo del mínimo: [tamaño, etiqueta, clase, texto].
+SMALL_TEXT_JS = """([minText, minLabel]) => {
+  const small = [];
+  const svg = document.getElementById("loss-curve");
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden") continue;
+    let px = parseFloat(style.fontSize);
+    if (el instanceof SVGElement) px *= scale;  // la figura se escala con su viewBox
+    const help = el.matches(".hint, .hint *, small, .status, .output, .output *, label");
+    const min = help ? minText : minLabel;
+    if (px < min - 0.01) small.push([px, el.tagName, el.className, el.textContent.slice(0, 30)]);
+  }
+  return small;
+}"""
+
+
+@pytest.fixture(scope="module")
+def projector_server(class_dirs: Path, tmp_path_factory) -> Iterator[ServerProcess]:  # noqa: ANN001
+    """``make train-bigram`` y ``make train`` con sus nombres de verdad (con fecha: son los que
+    alargan las listas) en checkpoints/bigram y checkpoints/gpt."""
+    root = tmp_path_factory.mktemp("proyector") / "checkpoints"
+    shutil.copytree(class_dirs.parent, root)
+    (root / "gpt" / "clase.pt").rename(root / "gpt" / "gpt-20261203-101500.pt")
+    (root / "bigram" / "clase.pt").rename(root / "bigram" / "bigram-20261203-100000.pt")
+    # Una evaluación en el paso 2000, como deja «make train»: la etiqueta del último paso es
+    # ancha («2000») y se cortaba en el borde de la figura.
+    with (root / "gpt" / "tiny.metrics.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"step": 2000, "train_loss": 1.45, "val_loss": 1.68}\n')
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("srv-proyector"), CHECKPOINT_DIR=str(root / "gpt"),
+        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
+    )  # fmt: skip
+    with srv.start():
+        srv.wait_for_log(r"modelo cargado")
+        yield srv
+
+
+def assert_inside_viewport(page, selectors: list[str]) -> None:  # noqa: ANN001
+    width = page.evaluate("innerWidth")
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"la página mide {scroll} px de ancho en una ventana de {width} px"
+    for sel in selectors:
+        loc = page.locator(sel)
+        loc.scroll_into_view_if_needed()
+        box = loc.bounding_box()
+        assert box is not None, f"{sel} no se ve"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (sel, box, width)
+
+
+@pytest.mark.parametrize(("width", "height"), PROJECTOR_SIZES)
+def test_playground_fits_a_projector(browser, projector_server, width, height) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    for page in open_page(browser, projector_server.url("/"), height, width):
+        expect(page.locator("#model-a option")).to_have_count(2)
+        expect(page.locator("#model-a")).to_have_value("bigram:bigram-20261203-100000")
+        page.fill("#prompt", "Había una vez")
+        page.locator("#max-tokens").fill("60")
+        page.click("#compare")
+        for side in ("a", "b"):
+            expect(page.locator(f"#compare-{side}-status")).to_have_attribute(
+                "data-state", "done", timeout=30_000
+            )
+        # 32 caracteres: el contexto entero del GPT de prueba (--block-size 32), la fila más ancha.
+        page.fill("#attn-prompt", "En un lugar de la Mancha, de cuy")
+        page.click("#attn-go")
+        expect(page.locator("#attn-heads .attn-row")).to_have_count(2)
+        curve = page.locator("#loss-curve")
+        expect(curve.locator("path[data-series='val_loss']")).to_have_count(1, timeout=10_000)
+        assert_inside_viewport(page, LAB_CONTROLS + ["#generate", "#stop", "#prompt"])
+
+        # La leyenda de la curva: cada línea con su muestra, del mismo color y trazo.
+        for key in ("train_loss", "val_loss"):
+            line, sample = (
+                curve.locator(f"[data-series='{key}']").evaluate(
+                    "e => [getComputedStyle(e).stroke, getComputedStyle(e).strokeDasharray]"
+                ),
+                curve.locator(f"[data-legend='{key}']").evaluate(
+                    "e => [getComputedStyle(e).stroke, getComputedStyle(e).strokeDasharray]"
+                ),
+            )
+            assert sample == line, (key, sample, line)
+        # Ninguna etiqueta de la curva se sale de su figura (el último paso, «2000», se cortaba).
+        outside = curve.evaluate(
+            """svg => { const b = svg.getBoundingClientRect();
+              return [...svg.querySelectorAll('text')].map(t => t.getBoundingClientRect())
+                .filter(r => r.left < b.left - 0.5 || r.right > b.right + 0.5).length; }"""
+        )
+        assert outside == 0
+        # Los números, a la española: «2,30», no «2.30» (ni en la curva ni en las listas).
+        ticks = curve.locator("text.tick").all_text_contents()
+        assert any("," in t for t in ticks) and not any("." in t for t in ticks), ticks
+        assert "," in page.locator("#model-a option").first.text_content()
+
+        # El bigrama apenas cambia entre evaluaciones: su eje y abarca al menos 1 nat, para que
+        # el ruido no parezca aprendizaje (antes iba de 2,30 a 2,32).
+        page.select_option("#curve-model", "bigram:bigram-20261203-100000")
+        expect(page.locator("#curve-status")).to_contain_text("último paso 30")
+        ys = [float(t.replace(",", ".")) for t in curve.locator("text.tick").all_text_contents()]
+        ys = ys[:-1]  # la última marca es el paso del eje x (una sola evaluación)
+        assert max(ys) - min(ys) >= 1.0, ys
+
+        small = page.evaluate(SMALL_TEXT_JS, [MIN_TEXT_PX, MIN_LABEL_PX])
+        assert small == [], f"texto demasiado pequeño para un proyector: {small}"
+
+        out = Path(f"build/playground-{width}.png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out), full_page=True)
+        assert out.stat().st_size > 10_000
+
+
+def test_probability_view_marks_a_sampled_char_outside_the_top(browser, projector_server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    for page in open_page(browser, projector_server.url("/"), 800):
+        page.check("#show-probs")
+        page.locator("#temperature").fill("2")  # casi uniforme: sale a menudo uno poco probable
+        page.fill("#seed", "11")
+        page.locator("#max-tokens").fill("80")
+        page.click("#generate")
+        expect(page.locator("#status")).to_have_attribute("data-state", "done", timeout=30_000)
+        # Un carácter generado que no está entre los 8 candidatos más probables.
+        outside = page.locator("#output .gen").evaluate_all(
+            """els => els.findIndex(e =>
+              !JSON.parse(e.dataset.top).slice(0, 8).some(t => t.char === e.dataset.char))"""
+        )
+        assert outside >= 0, "con temperatura 2 todos salieron del top 8: cambia la semilla"
+        span = page.locator("#output .gen").nth(outside)
+        span.click()
+        rows = page.locator("#probs-bars .bar-row")
+        expect(rows).to_have_count(9)  # los 8 de siempre y, aparte, el que salió
+        chosen = page.locator("#probs-bars .bar-row.chosen")
+        expect(chosen).to_have_count(1)
+        char = span.text_content()
+        shown_as = {" ": "␣", "\n": "↵", "\t": "⇥"}.get(char, char)  # visible() de playground.js
+        expect(chosen.locator(".char")).to_have_text(shown_as)
+        expect(chosen.locator(".pct")).to_contain_text("%")
+        expect(rows.nth(8)).to_have_class("bar-row chosen extra")
