@@ -49,7 +49,7 @@ GENERATE_FLAGS = $(strip $(call opt,--prompt,PROMPT) $(call opt,--max-new-tokens
 COMPARE_FLAGS = $(strip $(call opt,--data,DATA) $(call opt,--device,DEVICE) \
 	$(call opt,--seed,SEED) $(if $(QUICK),--quick) $(COMPARE_ARGS))
 
-.PHONY: help install install-dev train train-bigram generate evaluate test lint format clean
+.PHONY: help install install-dev lock train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
 .PHONY: serve test-browser bench test-pythons compare figures docs-tables
 
@@ -70,14 +70,17 @@ help: ## Muestra esta ayuda
 	@echo "  NVIDIA) — docs/instalar.md"
 
 # --- Instalación: dos conjuntos de dependencias, cada uno con su marca en .venv -----------
-# runtime (entrenar, generar, servir): torch y lo de [project].dependencies. dev (pruebas y
-# estilo) suma [project.optional-dependencies].dev: pytest, ruff, playwright, schemathesis...
+# runtime (entrenar, generar, servir): torch y los extras train + serve de pyproject.toml. dev
+# (pruebas y estilo) suma el extra dev: pytest, ruff, playwright, schemathesis...
 # torch va primero y aparte: scripts/install_torch.py decide de dónde (la rueda CPU de unos
 # 190 MB donde no hay GPU NVIDIA, en vez de los 2,8 GB con CUDA de PyPI) y lo explica.
-# El proyecto se instala editable (el código de la carpeta es el que corre). setuptools lo
-# anuncia con un recuadro de 10 líneas ("Editable installation...": cuidado con carpetas que se
-# llamen como el paquete, que aquí son el paquete mismo): solo ese aviso se calla.
-PIP_EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e
+# El resto sale de los bloqueos con hashes (requirements/*.txt, make lock): las mismas versiones
+# de todo, transitivas incluidas, en cada instalación. El proyecto se instala después, editable
+# (el código de la carpeta es el que corre) y sin dependencias (ya están). setuptools lo anuncia
+# con un recuadro de 10 líneas ("Editable installation..."): solo ese aviso se calla.
+PIP_LOCKED := $(PY) -m pip install --quiet --require-hashes --no-deps -r
+PIP_EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet \
+	--no-deps -e
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
@@ -86,15 +89,38 @@ $(PY):
 		echo "Creando $(VENV) con $$py ($$("$$py" --version 2>&1))"; \
 		"$$py" -m venv $(VENV)
 
-$(RUNTIME_STAMP): pyproject.toml | $(PY)
+$(RUNTIME_STAMP): pyproject.toml requirements/local.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	TORCH_INDEX_URL="$(TORCH_INDEX_URL)" $(PY) scripts/install_torch.py
+	$(PIP_LOCKED) requirements/local.txt
 	$(PIP_EDITABLE) .
 	@touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP)
-	$(PIP_EDITABLE) ".[dev]"
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements/dev.txt
+	$(PIP_LOCKED) requirements/dev.txt
 	@touch $@
+
+# Los bloqueos: pip-compile (de pip-tools, en su propio entorno) resuelve cada uso a partir de
+# lo fijado en pyproject.toml y de lo que pide torch (docker/requirements.py), con hashes.
+# train y serve son los de cada imagen; local (train + serve) el de make install; dev, todo.
+LOCK_TOOL := $(VENV)/tools/bin/pip-compile
+LOCKS := train:train serve:serve local:train,serve dev:train,serve,dev
+$(LOCK_TOOL): | $(PY)
+	$(PY) -m venv $(VENV)/tools
+	$(VENV)/tools/bin/python -m pip install --quiet pip-tools==7.7.0
+
+lock: $(LOCK_TOOL) ## Regenera requirements/*.txt (todas las dependencias, con hashes)
+	TORCH_INDEX_URL="$(TORCH_INDEX_URL)" $(PY) scripts/install_torch.py
+	@mkdir -p build/lock
+	@for pair in $(LOCKS); do name=$${pair%%:*}; extras=$${pair#*:}; \
+		echo "requirements/$$name.txt ($$extras)"; \
+		$(PY) docker/requirements.py pyproject.toml --lock-input $$extras \
+			> build/lock/$$name.in || exit 1; \
+		CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOL) --quiet --generate-hashes \
+			--allow-unsafe --strip-extras --no-header --no-emit-index-url \
+			--no-emit-find-links --resolver backtracking \
+			--output-file requirements/$$name.txt build/lock/$$name.in || exit 1; \
+	done
 
 # La marca de antes (todo instalado), para objetivos escritos antes de separar los dos conjuntos.
 $(VENV)/.installed: $(DEV_STAMP)

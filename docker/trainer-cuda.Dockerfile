@@ -43,11 +43,10 @@ RUN /usr/bin/python3.11 -m venv ${VENV_ARGS} /opt/venv \
         "setuptools==${SETUPTOOLS_VERSION}"
 ENV PATH=/opt/venv/bin:${PATH}
 
-COPY pyproject.toml docker/requirements.py /tmp/deps/
+COPY pyproject.toml docker/requirements.py requirements/train.txt /tmp/deps/
 RUN python /tmp/deps/requirements.py /tmp/deps/pyproject.toml --only torch > /tmp/deps/torch.txt \
-    && python /tmp/deps/requirements.py /tmp/deps/pyproject.toml --exclude torch > /tmp/deps/rest.txt \
-    && pip install --index-url "${TORCH_INDEX_URL}" -r /tmp/deps/torch.txt \
-    && pip install -r /tmp/deps/rest.txt \
+    && pip install --no-deps --index-url "${TORCH_INDEX_URL}" -r /tmp/deps/torch.txt \
+    && pip install --require-hashes --no-deps -r /tmp/deps/train.txt \
     && python -m pip uninstall -y pip \
     && rm -rf /tmp/deps
 

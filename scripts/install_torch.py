@@ -16,7 +16,7 @@ Cómo decide (la primera regla que aplica):
 5. Si no responde, se para con un error que explica las salidas, en vez de bajar 2,8 GB de CUDA.
 
 torch se instala sin sus dependencias (``--no-deps``): filelock, sympy, etc. llegan de PyPI con el
-resto en el paso siguiente (``pip install -e .``), que ya encuentra torch instalado y no lo cambia.
+resto en el paso siguiente (los bloqueos con hashes de requirements/, ``make lock``).
 ``--dry-run`` solo imprime la decisión (lo usan las pruebas); ``--cpu-index`` cambia el índice CPU.
 """
 
