@@ -1,0 +1,1 @@
+"""Los checkpoints: formato, validación, construcción del modelo y escritura atómica en disco."""
