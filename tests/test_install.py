@@ -256,11 +256,13 @@ def make_plan(target: str, tmp_path: Path) -> str:
 def test_runtime_targets_install_only_the_runtime_set(target: str, tmp_path: Path) -> None:
     plan = make_plan(target, tmp_path)
     assert "scripts/find-python.sh" in plan and "scripts/install_torch.py" in plan
-    assert "pip install --quiet -e ." in plan
-    assert ".[dev]" not in plan
+    # Todo desde el bloqueo con hashes de train + serve, y el proyecto sin dependencias.
+    assert "--require-hashes --no-deps -r requirements/local.txt" in plan
+    assert "--no-deps -e ." in plan
+    assert "requirements/dev.txt" not in plan
 
 
 @pytest.mark.parametrize("target", ["test", "lint"])
 def test_test_targets_add_the_dev_set(target: str, tmp_path: Path) -> None:
     plan = make_plan(target, tmp_path)
-    assert plan.index("scripts/install_torch.py") < plan.index('-e ".[dev]"')
+    assert plan.index("scripts/install_torch.py") < plan.index("-r requirements/dev.txt")
