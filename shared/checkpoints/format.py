@@ -4,7 +4,8 @@ Un fichero que se deja leer pero trae datos raros (``val_loss="abc"``, un vocabu
 sustituto suelto, ``train_state="x"``...) se rechaza aquí entero, con un mensaje que dice qué
 campo falla: así la CLI (código de salida 3) y el servidor (que lo salta y sigue con el modelo
 anterior) rechazan exactamente los mismos ficheros. Orden de las comprobaciones: primero los
-metadatos baratos, luego la memoria que pediría la configuración (``shared/common/memory_estimate.py``) y
+metadatos baratos, luego la memoria que pediría la configuración
+(``shared/common/memory_estimate.py``) y
 solo después nombres, formas y tipos de los tensores, contra las listas de
 ``shared/checkpoints/shapes.py``: nada se reserva antes de saber que cabe.
 """
@@ -19,11 +20,11 @@ from typing import Any
 
 import torch
 
-from shared.config import MAX_N_LAYER, MODEL_TYPES, ModelConfig, config_from_dict
+from shared.checkpoints.models import LanguageModel, build_model
+from shared.checkpoints.shapes import Shape, optimizer_group_shapes, weight_shapes
 from shared.common.errors import CheckpointError, ConfigError, TokenizerError
 from shared.common.memory_estimate import check_fits, estimate_inference
-from shared.checkpoints.shapes import Shape, optimizer_group_shapes, weight_shapes
-from shared.checkpoints.models import LanguageModel, build_model
+from shared.config import MAX_N_LAYER, MODEL_TYPES, ModelConfig, config_from_dict
 from shared.tokenizer import CharTokenizer
 
 FORMAT_NAME = "llm-desde-cero/checkpoint"

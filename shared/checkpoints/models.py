@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from shared.bigram_model import BigramLanguageModel
-from shared.config import BigramConfig, GPTConfig, ModelConfig
 from shared.common.errors import ConfigError
+from shared.config import BigramConfig, GPTConfig, ModelConfig
 from shared.transformer_model import GPT
 
 LanguageModel = BigramLanguageModel | GPT
