@@ -32,22 +32,29 @@ CONSONANTS = "bcdfgjlmnprstvz"
 SAMPLE = "El pescador remendaba la red mientras cantaba: ¿volverá mañana?"
 
 
-def hugging_face_trainer() -> Callable[[str, int], Callable[[str], int]]:
-    """Entrena el BPE a nivel de byte de ``tokenizers`` y devuelve «cuántos tokens da un texto»."""
+def hugging_face_bpe(text: str, vocab_size: int) -> Any:
+    """El BPE a nivel de byte de ``tokenizers``, entrenado con el mismo texto y el mismo tamaño
+    (lo usan esta medida y tests/test_bpe_tokenizer.py)."""
     try:
         from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     except ImportError:
         sys.exit("falta tokenizers (dependencia de desarrollo): pip install -e '.[dev]'")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator([text], trainer)
+    return tok
+
+
+def hugging_face_trainer() -> Callable[[str, int], Callable[[str], int]]:
+    """«Cuántos tokens da un texto» con el BPE de ``tokenizers`` entrenado con ese texto."""
 
     def train(text: str, vocab_size: int) -> Callable[[str], int]:
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        tok.train_from_iterator([text], trainer)
+        tok = hugging_face_bpe(text, vocab_size)
         return lambda t: len(tok.encode(t).ids)
 
     return train

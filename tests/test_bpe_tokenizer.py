@@ -15,8 +15,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+from bench.bpe import hugging_face_bpe
 from shared.bpe_tokenizer import SPLIT, BPETokenizer
 from shared.common.errors import TokenizerError
 
@@ -30,19 +30,6 @@ VOCAB = 1024
 @pytest.fixture(scope="module")
 def bpe() -> BPETokenizer:
     return BPETokenizer.train(TRAIN, VOCAB)
-
-
-def hugging_face_bpe(text: str, vocab_size: int) -> Tokenizer:
-    """El BPE a nivel de byte de ``tokenizers``, con el mismo texto y el mismo tamaño."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator([text], trainer)
-    return tok
 
 
 def test_compression_on_held_out_text_is_within_3_percent_of_hugging_face(bpe):
