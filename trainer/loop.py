@@ -18,7 +18,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from shared.checkpoints.files import Checkpoint, clean_stale_temp_files, save_checkpoint
-from shared.checkpoints.models import build_model, count_params
+from shared.checkpoints.models import build_model
+from shared.checkpoints.shapes import count_parameters
 from shared.common.device import resolve_device
 from shared.common.memory_estimate import check_fits, estimate_training
 from shared.config import ModelConfig
@@ -34,6 +35,7 @@ from trainer.precision import (
     check_compiler,
     choose_attention,
     describe_dtype,
+    fused_adamw,
     resolve_dtype,
 )
 from trainer.resume import ResumeState, restore_rng, rng_state
@@ -110,8 +112,11 @@ class Trainer:
             self.model = build_model(s.model, config).to(self.device)
         self.model.train()
         choose_attention(self.model, self.device, self.dtype)
-        self.optimizer = self.model.configure_optimizers(
-            s.decay, s.learning_rate, BETAS, self.device.type
+        self.optimizer = torch.optim.AdamW(
+            self.model.optimizer_groups(s.decay),
+            lr=s.learning_rate,
+            betas=BETAS,
+            fused=fused_adamw(self.model, self.device),
         )
         # Cada rank saca lotes distintos; el rank 0, los mismos que un solo proceso.
         self.batch_gen = torch.Generator().manual_seed(
@@ -273,8 +278,9 @@ class Trainer:
 
     def _announce(self) -> None:
         s = self.s
+        n_params = count_parameters(self.model.config)
         self.log(
-            f"Entrenando '{s.model}' ({fmt_int(count_params(self.model))} parámetros) en "
+            f"Entrenando '{s.model}' ({fmt_int(n_params)} parámetros) en "
             f"{self.device} con '{s.data}' ({fmt_int(len(self.data.train))} caracteres de "
             f"entrenamiento, {fmt_int(len(self.data.val))} de validación, vocabulario de "
             f"{self.data.tokenizer.vocab_size})."
