@@ -12,6 +12,7 @@ import torch
 
 from bench.reference import build_reference, reference_step
 from shared.checkpoints.files import Checkpoint, save_checkpoint
+from shared.checkpoints.shapes import count_parameters
 from shared.config import GPTConfig
 from trainer.data import TextDataset, get_batch
 from trainer.loop import Trainer
@@ -28,6 +29,16 @@ SIZES: dict[str, dict[str, int]] = {
     },
     "6x384": dict(n_embd=384, n_head=6, n_layer=6, block_size=256, batch_size=64),
 }
+
+
+def flops_per_token(config: GPTConfig) -> float:
+    """FLOPs de entrenamiento por token (hacia delante + atrás), la estimación de PaLM.
+
+    6 por parámetro (sin el embedding de posición, que solo se suma) más la atención:
+    12 · capas · dimensión · bloque.
+    """
+    n = count_parameters(config) - config.block_size * config.n_embd
+    return 6 * n + 12 * config.n_layer * config.n_embd * config.block_size
 
 
 def _sync(device: torch.device) -> None:
@@ -118,7 +129,7 @@ def measure_training(
         **_step_stats(times, tokens),
         "val_loss": round(val.loss, 4),
         "batch_ms": round(batch_ms, 3),  # sacar un lote: debe ser despreciable frente al paso
-        "flops_per_token": trainer.model.flops_per_token(),
+        "flops_per_token": flops_per_token(trainer.model.config),
         "checkpoint": str(path),
     }
     row["flops_per_s"] = row["flops_per_token"] * row["tokens_per_s"]

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from shared.checkpoints.files import Checkpoint, list_checkpoints, load_model
-from shared.checkpoints.models import LanguageModel, count_params
+from shared.checkpoints.models import LanguageModel
+from shared.checkpoints.shapes import count_parameters
 from shared.common.errors import LLMError
 from shared.tokenizer import CharTokenizer
 
@@ -98,7 +99,7 @@ def load_and_validate(path: Path, key: FileKey, device: torch.device) -> LoadedM
         key=key,
         device=device,
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        parameters=count_params(model),
+        parameters=count_parameters(model.config),
     )
 
 

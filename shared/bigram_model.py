@@ -6,6 +6,8 @@ siguiente. Es el punto de partida con el que comparar el GPT.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,30 +30,19 @@ class BigramLanguageModel(nn.Module):
         return self.config.block_size
 
     def forward(
-        self,
-        idx: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        kv_cache: object | None = None,
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``idx`` (B, T) → logits (B, T, vocab). ``kv_cache`` se ignora: no hay contexto."""
+        """``idx`` (B, T) → logits (B, T, vocab): la fila de la tabla de cada carácter."""
         logits = self.logits_table(idx)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
-    def configure_optimizers(
-        self,
-        weight_decay: float,
-        learning_rate: float,
-        betas: tuple[float, float],
-        device_type: str,
-    ) -> torch.optim.Optimizer:
-        # Sin weight decay por defecto: empujaría la tabla hacia la uniforme y alejaría al
-        # bigrama de las frecuencias reales del texto.
-        return torch.optim.AdamW(
-            self.parameters(), lr=learning_rate, betas=betas, weight_decay=weight_decay
-        )
+    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """Un solo grupo para AdamW: la tabla entera.
 
-    def flops_per_token(self) -> float:
-        return 0.0
+        Por defecto el entrenador no le pone weight decay: empujaría la tabla hacia la uniforme
+        y alejaría al bigrama de las frecuencias reales del texto.
+        """
+        return [{"params": list(self.parameters()), "weight_decay": weight_decay}]

@@ -15,13 +15,6 @@ MODEL_TYPES = ("bigram", "gpt")
 ATTENTION_KINDS = ("sdpa", "manual")
 
 
-def _check_positive(name: str, value: int, maximum: int | None = None) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"'{name}' debe ser un entero positivo (recibido: {value!r}).")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"'{name}' no puede pasar de {maximum} (recibido: {value}).")
-
-
 @dataclass(frozen=True)
 class BigramConfig:
     """El bigrama solo necesita el tamaño del vocabulario.
@@ -30,8 +23,8 @@ class BigramConfig:
     recorta el contexto con él, igual que con el GPT.
     """
 
-    vocab_size: int
-    block_size: int = 128
+    vocab_size: int  # cuántos símbolos distintos hay (lo fija el tokenizador)
+    block_size: int = 128  # cuántos caracteres de contexto se le pasan como mucho
 
     def __post_init__(self) -> None:
         self.validate()  # una configuración que existe es válida: nadie la vuelve a comprobar
@@ -55,7 +48,8 @@ class GPTConfig:
     n_layer: int = 2  # bloques transformer apilados
     dropout: float = 0.0  # fracción de activaciones apagadas al entrenar (0 = ninguna)
     bias: bool = True  # sesgos en las capas lineales y en LayerNorm
-    # "sdpa" usa F.scaled_dot_product_attention (rápido); "manual" la versión explícita didáctica.
+    # La misma cuenta de dos maneras: "sdpa" con F.scaled_dot_product_attention (rápido) o
+    # "manual", la versión explícita que se lee en transformer_model.py.
     attention: str = "sdpa"
 
     def __post_init__(self) -> None:
@@ -93,14 +87,23 @@ class GPTConfig:
 
 ModelConfig = BigramConfig | GPTConfig
 
-# Topes que no dependen de la máquina (la memoria se comprueba aparte, en
-# shared/common/memory_estimate.py);
-# protegen sobre todo de un checkpoint con valores absurdos.
-# Un vocabulario de caracteres no puede tener más símbolos que Unicode (sin los sustitutos).
+
+# Topes fijos. La configuración también llega de un checkpoint, que puede traer cualquier cosa:
+# estos topes rechazan valores absurdos antes de construir nada. (Si el modelo cabe en la
+# memoria de esta máquina se comprueba aparte: shared/common/memory_estimate.py.)
+# Un vocabulario de caracteres no puede tener más símbolos que caracteres tiene Unicode
+# (0x110000 puntos de código menos los 0x800 "sustitutos", que no son caracteres).
 MAX_VOCAB_SIZE = 0x110000 - 0x800
-# Con miles de bloques, solo construir el modelo tarda decenas de segundos aunque quepa en memoria
-# (12 000 bloques diminutos: ~21 s). 512 es mucho más de lo que cualquier lección necesita.
+# Construir miles de bloques tarda decenas de segundos aunque sean diminutos y quepan en
+# memoria; 512 capas es mucho más de lo que cualquier lección necesita.
 MAX_N_LAYER = 512
+
+
+def _check_positive(name: str, value: int, maximum: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"'{name}' debe ser un entero positivo (recibido: {value!r}).")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"'{name}' no puede pasar de {maximum} (recibido: {value}).")
 
 
 def config_from_dict(model_type: str, data: dict[str, Any]) -> ModelConfig:

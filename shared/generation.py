@@ -93,7 +93,8 @@ def reference_generate(
             new = ids[start:]
             if isinstance(model, GPT) and params.use_cache:
                 cache = model.new_kv_cache(1, device)
-        logits, _ = model(torch.tensor([new], device=device), kv_cache=cache)
+        x = torch.tensor([new], device=device)
+        logits, _ = model(x) if cache is None else model(x, kv_cache=cache)  # caché: solo GPT
         token_id, probs = sample_next_char(logits[0, -1], params, generator)
         ids.append(token_id)
         new_start = window_start(len(ids), start, model.block_size)

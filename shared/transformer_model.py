@@ -6,7 +6,7 @@ Se lee de arriba abajo como una lección: ``CausalSelfAttention`` → ``MLP`` �
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -20,12 +20,6 @@ def dropout_layer(p: float) -> nn.Module:
     """Dropout solo si p > 0: con p = 0 sería una capa que no hace nada y que aun así se llama
     en cada pasada; ``nn.Identity`` lo dice al imprimir el modelo y no cuesta nada."""
     return nn.Dropout(p) if p > 0 else nn.Identity()
-
-
-# Otra forma de hacer la misma cuenta de atención: (q, k, v, máscara, dropout_p) → salida.
-AttentionKernel = Callable[
-    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor
-]
 
 
 class CausalSelfAttention(nn.Module):
@@ -46,9 +40,6 @@ class CausalSelfAttention(nn.Module):
         # La máscara causal: triangular inferior. mask[i, j] es True si la posición i puede ver j.
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("mask", mask, persistent=False)
-        # Quien use el modelo puede elegir otra implementación de la misma cuenta (el entrenador
-        # lo hace al entrenar en CPU con bf16: trainer/precision.py). None: la de la config.
-        self.kernel: AttentionKernel | None = None
         # Con record_weights, la atención explícita guarda aquí sus pesos (B, H, T, T') tras el
         # softmax: qué fracción de su atención da cada posición a cada una de las anteriores.
         self.record_weights = False
@@ -69,9 +60,7 @@ class CausalSelfAttention(nn.Module):
         # Filas: las t consultas nuevas (posiciones offset..offset+t-1); columnas: todas las claves.
         mask = self.mask[offset : offset + t, : offset + t]
         dropout_p = self.dropout if self.training else 0.0
-        if self.kernel is not None:
-            y = self.kernel(q, k, v, mask, dropout_p)
-        elif self.use_sdpa and not self.record_weights:
+        if self.use_sdpa and not self.record_weights:
             y = self._attention_sdpa(q, k, v, mask, dropout_p)
         else:
             y = self._attention_explicit(q, k, v, mask)
@@ -172,9 +161,6 @@ class GPT(nn.Module):
     def block_size(self) -> int:
         return self.config.block_size
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
     def forward(
         self,
         idx: torch.Tensor,
@@ -203,31 +189,21 @@ class GPT(nn.Module):
     def new_kv_cache(
         self, batch_size: int, device: torch.device, dtype: torch.dtype = torch.float32
     ) -> KVCache:
+        """Una caché vacía para ``batch_size`` secuencias de hasta ``block_size`` posiciones."""
         c = self.config
-        return KVCache(c.n_layer, batch_size, c.n_head, c.head_dim, c.block_size, device, dtype)
+        shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.head_dim)
+        k = torch.zeros(shape, device=device, dtype=dtype)
+        return KVCache(k, torch.zeros_like(k))
 
-    def configure_optimizers(
-        self,
-        weight_decay: float,
-        learning_rate: float,
-        betas: tuple[float, float],
-        device_type: str,
-    ) -> torch.optim.Optimizer:
-        # Weight decay solo en matrices (pesos de Linear y Embedding); ni sesgos ni LayerNorm.
+    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """Los grupos de parámetros para AdamW: weight decay solo en las matrices.
+
+        El decay empuja los pesos hacia 0 y así regulariza las matrices (pesos de Linear y
+        Embedding), que son casi todos los parámetros. Los sesgos y LayerNorm se quedan fuera:
+        son pocos y el decay solo los alejaría de sus valores útiles (la escala 1 de LayerNorm).
+        """
         params = [p for p in self.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
-        groups = [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+        return [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
-        # fused: un solo núcleo actualiza todos los parámetros (en CPU, ~10× menos tiempo de
-        # optimizador que el bucle tensor a tensor; el resultado es el mismo algoritmo).
-        fused = device_type in ("cpu", "cuda") or None
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
-
-    def flops_per_token(self) -> float:
-        """FLOPs de entrenamiento por token (hacia delante + atrás), estimación de PaLM."""
-        c = self.config
-        n = self.num_params() - self.pos_emb.weight.numel()
-        return 6 * n + 12 * c.n_layer * c.n_embd * c.block_size

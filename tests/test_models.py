@@ -46,10 +46,14 @@ def test_residual_projections_have_scaled_init():
 
 def test_weight_decay_only_on_matrices():
     model = small_gpt()
-    opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
-    decay, no_decay = opt.param_groups
+    decay, no_decay = model.optimizer_groups(0.1)
     assert decay["weight_decay"] == 0.1 and all(p.dim() >= 2 for p in decay["params"])
     assert no_decay["weight_decay"] == 0.0 and all(p.dim() < 2 for p in no_decay["params"])
+    ids = [id(p) for g in (decay, no_decay) for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())  # cada uno, una vez
+    bigram = BigramLanguageModel(BigramConfig(vocab_size=7))
+    (table,) = bigram.optimizer_groups(0.0)
+    assert table["weight_decay"] == 0.0 and table["params"] == [bigram.logits_table.weight]
 
 
 @pytest.mark.parametrize(
@@ -126,3 +130,21 @@ def test_explicit_attention_hands_back_its_weights():
     torch.testing.assert_close(w.sum(-1), torch.ones(1, 4, 16))  # cada fila reparte 1
     assert torch.equal(w.triu(1), torch.zeros_like(w))  # nada al futuro
     assert model.blocks[0].attn.weights is None  # solo donde se pidió
+
+
+def test_the_lesson_carries_nothing_for_the_trainer_bench_or_engine():
+    """Lo que solo usan otros vive con ellos (issue #18): la atención bf16 del entrenador
+    (trainer/precision.py), los FLOPs del bench, el contador de parámetros
+    (shared/checkpoints/shapes.py) y el almacén de cachés del motor (shared/engine/slots.py)."""
+    import inspect
+
+    import shared.kv_cache
+
+    gpt, bigram = small_gpt(), BigramLanguageModel(BigramConfig(vocab_size=7))
+    for model in (gpt, bigram):
+        for name in ("num_params", "flops_per_token", "configure_optimizers"):
+            assert not hasattr(model, name), f"{type(model).__name__}.{name}"
+        assert list(inspect.signature(model.optimizer_groups).parameters) == ["weight_decay"]
+    assert list(inspect.signature(bigram.forward).parameters) == ["idx", "targets"]
+    assert not hasattr(gpt.blocks[0].attn, "kernel")
+    assert not hasattr(shared.kv_cache, "KVSlots")

@@ -1,9 +1,10 @@
 """La atención de entrenamiento en CPU con bf16 (``trainer.precision.cpu_bf16_attention``).
 
-El entrenador la elige (``choose_attention``) cuando entrena en CPU con bf16: ``baddbmm`` con la
-máscara sumada en vez del núcleo fusionado de sdpa (ver docs/BENCHMARKS.md). Aquí se comprueba
-que la elección se hace solo ahí, que respeta la máscara causal y que da lo mismo que la
-atención explícita y (con la tolerancia de bf16) que float32.
+El entrenador la pone desde fuera (``choose_attention``) cuando entrena en CPU con bf16:
+``baddbmm`` con la máscara sumada en vez del núcleo fusionado de sdpa (ver docs/BENCHMARKS.md).
+Aquí se comprueba que la elección se hace solo ahí, que no toca los pesos ni la lección, que
+respeta la máscara causal y que da lo mismo que la atención explícita y (con la tolerancia de
+bf16) que float32.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import pytest
 import torch
 
 from shared.config import GPTConfig
-from shared.transformer_model import GPT
+from shared.transformer_model import GPT, CausalSelfAttention
 from trainer import precision
-from trainer.precision import choose_attention, cpu_bf16_attention
+from trainer.precision import CpuBf16Attention, choose_attention, cpu_bf16_attention
 
 CFG = dict(vocab_size=40, block_size=32, n_embd=32, n_head=4, n_layer=2)
 CPU = torch.device("cpu")
@@ -41,14 +42,19 @@ def bf16_forward_backward(m: GPT, idx: torch.Tensor, targets: torch.Tensor):
 
 
 def test_the_trainer_chooses_it_only_for_cpu_bf16_with_sdpa(weights):
-    def kernels(attention: str, dtype: str) -> set[object]:
-        return {b.attn.kernel for b in model(weights, attention, dtype).blocks}
+    def kinds(attention: str, dtype: str) -> set[type]:
+        return {type(b.attn) for b in model(weights, attention, dtype).blocks}
 
-    assert kernels("sdpa", "bfloat16") == {cpu_bf16_attention}
-    assert kernels("sdpa", "float32") == {None}
-    assert kernels("manual", "bfloat16") == {None}
+    assert kinds("sdpa", "bfloat16") == {CpuBf16Attention}
+    assert kinds("sdpa", "float32") == {CausalSelfAttention}
+    assert kinds("manual", "bfloat16") == {CausalSelfAttention}
     gpu = GPT(GPTConfig(**CFG))
     assert not choose_attention(gpu, torch.device("cuda"), "bfloat16")
+    assert {type(b.attn) for b in gpu.blocks} == {CausalSelfAttention}
+    # Los mismos pesos y el mismo state_dict: un checkpoint no sabe qué atención entrenó.
+    swapped = model(weights, "sdpa", "bfloat16")
+    assert swapped.state_dict().keys() == weights.keys()
+    assert all(torch.equal(swapped.state_dict()[k], w) for k, w in weights.items())
 
 
 def test_it_is_used_and_matches_explicit_attention(weights, monkeypatch):
@@ -73,6 +79,7 @@ def test_it_is_used_and_matches_explicit_attention(weights, monkeypatch):
     ref_logits, ref_loss = ref(idx, targets)
     ref_loss.backward()
     ref_grad = ref.blocks[0].attn.qkv.weight.grad
+    assert len(calls) == CFG["n_layer"]  # los demás modelos siguen con sdpa: nada global cambió
     assert (fast_logits - ref_logits.detach()).abs().max() < 0.05
     assert (fast_grad - ref_grad).norm() / ref_grad.norm() < 0.05
 

@@ -10,7 +10,23 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from bench.training import flops_per_token
+from shared.config import GPTConfig
 from tests.helpers.cli import run_module
+
+
+@pytest.mark.parametrize(
+    ("config", "flops"),
+    [  # lo que daba GPT.flops_per_token() antes de mudarse al bench: las cifras no cambian
+        (GPTConfig(vocab_size=89), 2_842_368),  # la semilla
+        (GPTConfig(vocab_size=89, n_embd=384, n_head=6, n_layer=6, block_size=256), 71_168_256),
+        (GPTConfig(vocab_size=89, n_layer=3, bias=False), 4_202_496),
+    ],
+)
+def test_flops_per_token_from_the_config(config, flops):
+    assert flops_per_token(config) == flops
 
 
 def test_bench_quick_run_writes_every_section(tmp_path):

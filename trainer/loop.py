@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from shared.checkpoints.files import Checkpoint
-from shared.checkpoints.models import count_params
+from shared.checkpoints.shapes import count_parameters
 from shared.common.device import resolve_device
 from trainer import console, distributed
 from trainer.console import EVALUATING, FINAL_EVALUATION, TRAINING
@@ -30,6 +30,7 @@ from trainer.precision import (
     check_compiler,
     choose_attention,
     describe_dtype,
+    fused_adamw,
     resolve_dtype,
 )
 from trainer.run_files import CheckpointWriter, ResumeState, gather_rng, run_files
@@ -90,8 +91,11 @@ class Trainer:
             check_compiler()
         self.data, self.model = load_data_and_model(s, self.resume, self.device, self.dist)
         choose_attention(self.model, self.device, self.dtype)
-        self.optimizer = self.model.configure_optimizers(
-            s.decay, s.learning_rate, BETAS, self.device.type
+        self.optimizer = torch.optim.AdamW(
+            self.model.optimizer_groups(s.decay),
+            lr=s.learning_rate,
+            betas=BETAS,
+            fused=fused_adamw(self.model, self.device),
         )
         # Cada rank saca lotes distintos; el rank 0, los mismos que un solo proceso.
         self.batch_gen = torch.Generator().manual_seed(
@@ -200,7 +204,7 @@ class Trainer:
         resumed = (self.start_step, self.resume.path) if self.start_step and self.resume else None
         for line in console.start_lines(
             self.s,
-            count_params(self.model),
+            count_parameters(self.model.config),
             self.device,
             self.data,
             self.ckpt_path,

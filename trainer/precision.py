@@ -1,4 +1,5 @@
-"""Precisión del cálculo: float32 o bfloat16 con autocast, y qué elige ``--dtype auto``.
+"""Cómo se hace la cuenta aquí: float32 o bfloat16 con autocast (y qué elige ``--dtype auto``),
+y los núcleos rápidos que el entrenador pone por fuera del modelo (atención bf16 en CPU, AdamW).
 
 bfloat16 tiene el mismo rango que float32 pero solo 8 bits de mantisa. Con autocast, las
 multiplicaciones de matrices (casi todo el cálculo) se hacen en bf16 y lo delicado (LayerNorm,
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 from shared.common.errors import ConfigError
-from shared.transformer_model import CausalSelfAttention
+from shared.transformer_model import GPT, CausalSelfAttention
 from trainer.settings import DTYPES
 
 AMX_FLAGS = ("amx_bf16", "amx_tile")  # las dos: la unidad de tiles y su multiplicación bf16
@@ -125,18 +126,41 @@ def cpu_bf16_attention(
     return (att @ v.reshape(b * h, -1, d)).view(b, h, t, d)
 
 
+class CpuBf16Attention(CausalSelfAttention):
+    """La atención de la lección con ``cpu_bf16_attention`` donde usaría sdpa; nada más cambia
+    (pesos, máscara, caché y ``state_dict`` son los de ``CausalSelfAttention``)."""
+
+    @staticmethod
+    def _attention_sdpa(
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, dropout_p: float
+    ) -> torch.Tensor:
+        return cpu_bf16_attention(q, k, v, mask, dropout_p)
+
+
 def choose_attention(model: torch.nn.Module, device: torch.device, dtype: str) -> bool:
     """Entrenando en CPU con bf16, la atención de ``cpu_bf16_attention`` en vez de sdpa.
 
     El backward del núcleo "flash" de PyTorch para CPU no aprovecha las matmuls bf16 (AMX): con
     esta cuenta el paso entero es bastante más rápido (docs/BENCHMARKS.md). En float32, en GPU
-    y al generar, sdpa sigue siendo lo mejor. Devuelve si se ha cambiado.
+    y al generar, sdpa sigue siendo lo mejor. El modelo de la lección no sabe nada de esto: sus
+    módulos de atención pasan a ser ``CpuBf16Attention`` (la misma clase con otro núcleo), sin
+    copiar ni reconstruir nada. Devuelve si se ha cambiado.
     """
     if device.type != "cpu" or dtype != "bfloat16":
         return False
     changed = False
     for module in model.modules():
-        if isinstance(module, CausalSelfAttention) and module.use_sdpa:
-            module.kernel = cpu_bf16_attention
+        if type(module) is CausalSelfAttention and module.use_sdpa:
+            module.__class__ = CpuBf16Attention
             changed = True
     return changed
+
+
+def fused_adamw(model: torch.nn.Module, device: torch.device) -> bool | None:
+    """¿AdamW con ``fused``? Un solo núcleo actualiza todos los parámetros del GPT (en CPU, ~10×
+    menos tiempo de optimizador que el bucle tensor a tensor; el algoritmo es el mismo).
+
+    El bigrama (una sola tabla) se queda con el AdamW por defecto, como siempre: cambiarlo
+    movería sus números en el último bit. None: lo que PyTorch elija por defecto.
+    """
+    return isinstance(model, GPT) and device.type in ("cpu", "cuda") or None

@@ -226,7 +226,7 @@ def _check_optimizer(opt: Any, config: ModelConfig) -> None:
     state = opt.get("state")
     if not isinstance(state, dict):
         raise _Invalid(f"{where} debe tener state")
-    expected = optimizer_group_shapes(config)  # los grupos que crea configure_optimizers
+    expected = optimizer_group_shapes(config)  # los grupos de optimizer_groups
     if len(opt["param_groups"]) != len(expected):
         got = len(opt["param_groups"])
         raise _Invalid(f"{where} tiene {got} grupos de parámetros; el modelo, {len(expected)}")

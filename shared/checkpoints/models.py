@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from shared.bigram_model import BigramLanguageModel
 from shared.common.errors import ConfigError
 from shared.config import BigramConfig, GPTConfig, ModelConfig
@@ -18,7 +16,3 @@ def build_model(model_type: str, config: ModelConfig) -> LanguageModel:
     if model_type == "gpt" and isinstance(config, GPTConfig):
         return GPT(config)
     raise ConfigError(f"tipo de modelo desconocido o configuración incoherente: '{model_type}'.")
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -57,7 +57,7 @@ def parameter_shapes(config: ModelConfig) -> list[Shape]:
 
 
 def optimizer_group_shapes(config: ModelConfig) -> list[list[Shape]]:
-    """Los grupos de AdamW que crea ``configure_optimizers`` de cada modelo."""
+    """Los grupos de AdamW que da ``optimizer_groups`` de cada modelo, en su orden."""
     shapes = parameter_shapes(config)
     if isinstance(config, BigramConfig):
         return [shapes]
@@ -65,16 +65,14 @@ def optimizer_group_shapes(config: ModelConfig) -> list[list[Shape]]:
     return [[s for s in shapes if len(s) >= 2], [s for s in shapes if len(s) < 2]]
 
 
-def count_parameters(config: ModelConfig) -> int:
-    """Número de parámetros sin construir el modelo (sin recorrer los bloques uno a uno)."""
-    if isinstance(config, BigramConfig):
-        return config.vocab_size * config.vocab_size
-    c, b = config.n_embd, 1 if config.bias else 0
-    layer_norm = c + b * c
-    block = 2 * layer_norm + (3 * c * c + b * 3 * c) + (c * c + b * c)  # normas y atención
-    block += (4 * c * c + b * 4 * c) + (4 * c * c + b * c)  # MLP
-    return config.vocab_size * c + config.block_size * c + config.n_layer * block + layer_norm
-
-
 def numel(shape: Shape) -> int:
     return math.prod(shape)
+
+
+def count_parameters(config: ModelConfig) -> int:
+    """Cuántos parámetros tiene el modelo (los compartidos, una vez), sin construirlo.
+
+    El único contador del proyecto: lo usan el registro del entrenador, la comparación de
+    ejecuciones, el servidor (``parameters``), el bench y la estimación de memoria.
+    """
+    return sum(numel(shape) for shape in parameter_shapes(config))

@@ -60,7 +60,7 @@ def attention_weights(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
             m.record_weights = False
             m.weights = None
     if any(w is None for w in found):
-        # Un núcleo alternativo (m.kernel) no pasa por la atención explícita.
+        # Una atención cambiada desde fuera (otra clase con otro forward) podría no guardarlos.
         raise AttentionMapError("el modelo no usó la atención explícita: no hay pesos que mostrar.")
     return [w for w in found if w is not None]
 

@@ -7,7 +7,7 @@ simultáneas de un worker en un mismo lote). Cada ``Engine.step`` da un carácte
 
 - La primera pasada de cada fila (leer el prompt) y la que sigue a un salto de ventana son la
   pasada normal del modelo (``GPT.forward``), fila a fila, con la caché de su hueco en el
-  almacén común (``KVSlots``, en shared/kv_cache.py).
+  almacén común (``KVSlots``, en shared/engine/slots.py).
 - Después, un solo carácter nuevo por fila: ``_decode`` hace para todas las filas la cuenta de
   ``GPT.forward`` con caché, con las capas usadas como funciones (sin ``nn.Module.__call__``,
   sin máscara porque el carácter nuevo puede verlo todo, sin dropout porque al generar no hace
@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from shared.checkpoints.models import LanguageModel
+from shared.engine.slots import KVSlots
 from shared.generation import (
     GeneratedChar,
     GenerationResult,
@@ -43,7 +44,6 @@ from shared.generation import (
     prompt_ids,
     window_start,
 )
-from shared.kv_cache import KVSlots
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT, CausalSelfAttention

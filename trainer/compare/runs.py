@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.checkpoints.files import METRICS_SUFFIX, load_checkpoint
-from shared.checkpoints.models import count_params
+from shared.checkpoints.shapes import count_parameters
 from shared.common.errors import ConfigError
 from trainer.loop import Trainer
 from trainer.settings import TrainSettings
@@ -117,7 +117,7 @@ def train_run(
         "key": key,
         "settings": settings.to_dict(),
         "steps": result.step,
-        "params": count_params(ckpt.build_model("cpu")),
+        "params": count_parameters(ckpt.config),
         "train_loss": result.train_loss,
         "val_loss": val,
         "bits_per_char": val / math.log(2),
