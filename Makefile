@@ -89,14 +89,14 @@ $(PY):
 		echo "Creando $(VENV) con $$py ($$("$$py" --version 2>&1))"; \
 		"$$py" -m venv $(VENV)
 
-$(RUNTIME_STAMP): pyproject.toml requirements/local.txt | $(PY)
+$(RUNTIME_STAMP): pyproject.toml $(wildcard requirements/local.txt) | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	TORCH_INDEX_URL="$(TORCH_INDEX_URL)" $(PY) scripts/install_torch.py
 	$(PIP_LOCKED) requirements/local.txt
 	$(PIP_EDITABLE) .
 	@touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements/dev.txt
+$(DEV_STAMP): $(RUNTIME_STAMP) $(wildcard requirements/dev.txt)
 	$(PIP_LOCKED) requirements/dev.txt
 	@touch $@
 
