@@ -78,6 +78,8 @@ def matmul_flops(n: int, dtype: torch.dtype, device: torch.device, seconds: floa
 def matmul_peak(dtype: torch.dtype, device: torch.device, seconds: float = 1.0) -> dict[str, Any]:
     """El mejor de varios tamaños: el pico práctico con el que comparar el entrenamiento."""
     sizes = PEAK_SIZES if device.type == "cpu" else (4096, 8192)
+    if dtype == torch.bfloat16 and not fast_bf16(device):
+        sizes = sizes[:1]  # bf16 emulado: la matmul grande tardaría minutos y no es el pico
     results = {n: matmul_flops(n, dtype, device, seconds) for n in sizes}
     best = max(results, key=lambda n: results[n])
     return {"flops": results[best], "size": best}

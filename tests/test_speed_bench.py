@@ -36,11 +36,13 @@ def test_bench_quick_run_writes_every_section(tmp_path):
         "--busy-steps", "5", "--busy-rounds", "1",
         "--seed-steps", "4", "--large-steps", "1", "--dtypes", "float32",
         "--new-tokens", "6", "--peak-seconds", "0.05", "--out", str(out),
-        timeout=1200, check=True,  # en una máquina cargada la fila «CPU ocupada» tarda
+        timeout=900, check=True,  # en una máquina cargada la fila «CPU ocupada» tarda
     )  # fmt: skip
     results = json.loads(out.read_text(encoding="utf-8"))
 
     assert results["machine"]["cores"] >= 1 and results["peaks"]["float32"]["flops"] > 0
+    # Solo el pico de los tipos medidos: el de bf16 sin hardware bf16 tardaba más de 20 min.
+    assert list(results["peaks"]) == ["float32"]
     sizes = [r["size"] for r in results["training"]]
     assert sizes == ["semilla", "6x384"]
     for row in results["training"]:
