@@ -51,7 +51,7 @@ COMPARE_FLAGS = $(strip $(call opt,--data,DATA) $(call opt,--device,DEVICE) \
 
 .PHONY: help install install-dev lock train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench test-pythons compare figures docs-tables
+.PHONY: serve test-browser bench test-pythons compare figures docs-tables check-windows
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -207,6 +207,18 @@ docs-tables: $(RUNTIME_STAMP) ## Regenera las tablas de opciones y variables (do
 lint: $(DEV_STAMP) ## Comprueba estilo y formato con ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Windows sin Windows: pyright lee shared/ y trainer/ con pythonPlatform = "Windows" ([tool.pyright]
+# en pyproject.toml) y falla si usan algo que allí no existe (fcntl, os.setsid, SIGUSR1...).
+# pyright es un paquete de npm (necesita Node.js): va fijado en su carpeta de $(VENV)/tools.
+PYRIGHT_VERSION := 1.1.414
+PYRIGHT := $(VENV)/tools/pyright-$(PYRIGHT_VERSION)/node_modules/.bin/pyright
+$(PYRIGHT):
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/tools/pyright-$(PYRIGHT_VERSION) \
+		pyright@$(PYRIGHT_VERSION)
+
+check-windows: $(DEV_STAMP) $(PYRIGHT) ## Comprueba con pyright que shared/ y trainer/ no usan nada que Windows no tenga
+	$(PYRIGHT) --pythonpath $(PY) --project pyproject.toml
 
 format: $(DEV_STAMP) ## Formatea el código con ruff
 	$(PY) -m ruff check --fix .
