@@ -127,8 +127,11 @@ def make_ckpt() -> Checkpoint:
 
 
 def open_paths() -> set[str]:
-    """Lo que este proceso tiene abierto (Linux: /proc/self/fd)."""
-    paths = set()
+    """Lo que este proceso tiene abierto (Linux: /proc/self/fd). En Windows, vacío: allí el
+    propio os.replace falla si el temporal sigue abierto."""
+    paths: set[str] = set()
+    if not os.path.isdir("/proc/self/fd"):
+        return paths
     for fd in os.listdir("/proc/self/fd"):
         try:
             paths.add(os.readlink(f"/proc/self/fd/{fd}"))
