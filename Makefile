@@ -52,6 +52,7 @@ COMPARE_FLAGS = $(strip $(call opt,--data,DATA) $(call opt,--device,DEVICE) \
 .PHONY: help install install-dev lock train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
 .PHONY: serve test-browser bench test-pythons compare figures docs-tables check-windows
+.PHONY: notebook test-notebook
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -166,8 +167,16 @@ figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rá
 serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs (MODEL=bigram)
 	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server
 
-test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo las de navegador y Docker
-	$(PY) -m pytest -q -m "not browser and not docker"
+test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo las de navegador, Docker y el cuaderno
+	$(PY) -m pytest -q -m "not browser and not docker and not notebook"
+
+# El cuaderno de la clase: docs/cuaderno/clase.ipynb sale de docs/cuaderno/clase.py (jupytext) y
+# del texto que comparte con docs/aprender.md (scripts/build_notebook.py explica cómo).
+notebook: $(DEV_STAMP) ## Regenera docs/cuaderno/clase.ipynb (de clase.py y docs/aprender.md)
+	$(PY) scripts/build_notebook.py
+
+test-notebook: $(DEV_STAMP) ## Ejecuta el cuaderno entero en un núcleo de Jupyter (unos minutos)
+	$(PY) -m pytest -q -m notebook tests/test_notebook.py
 
 # Lo que no necesita torch (tokenizador, configuración, ajustes y errores, la instalación) con
 # cada Python 3.11–3.13 de la máquina, en entornos con solo pytest y python-dotenv en
