@@ -21,6 +21,8 @@ import runpy
 import signal
 import sys
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 # Lo que se importa antes de fingir: las dependencias y los módulos que comprueban el sistema
 # al importarse (subprocess, asyncio...).
@@ -50,11 +52,9 @@ POSIX_ONLY_MODULES = ("fcntl", "resource", "termios", "pwd", "grp")
 LINUX_ONLY_PATHS = ("/proc", "/sys")
 
 
-def _no_linux_files(real_open):  # type: ignore[no-untyped-def]
-    def fake_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
-        name = os.fspath(file) if not isinstance(file, int) else ""
-        if isinstance(name, bytes):
-            name = name.decode()
+def _no_linux_files(real_open: Callable[..., Any]) -> Callable[..., Any]:
+    def fake_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        name = os.fsdecode(file) if not isinstance(file, int) else ""
         if any(name == p or name.startswith(p + "/") for p in LINUX_ONLY_PATHS):
             raise FileNotFoundError(2, "No such file or directory (Windows)", name)
         return real_open(file, *args, **kwargs)
@@ -73,10 +73,10 @@ def pretend_windows() -> None:
         if hasattr(signal, name):
             delattr(signal, name)
     for name in POSIX_ONLY_MODULES:
-        sys.modules[name] = None  # type: ignore[assignment]  # import → ImportError
+        sys.modules[name] = None  # type: ignore[assignment]  # así, import da ImportError
     fake = _no_linux_files(builtins.open)
     builtins.open = fake
-    io.open = fake
+    io.open = fake  # pathlib abre con io.open
 
 
 def run_module(module: str, argv: list[str]) -> None:
