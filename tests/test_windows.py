@@ -86,6 +86,7 @@ def test_the_trainer_commands_run_without_what_windows_lacks(tmp_path: Path) -> 
     gen = as_windows("trainer.generate", "--ckpt", str(ckpts), "--prompt", "Línea", "--seed", "1")
     assert gen.returncode == 0, gen.stderr
     assert gen.stdout.startswith("Línea")
+    assert "para repetirlo: --seed 1\n" in gen.stderr  # sin make
 
     ev = as_windows("trainer.evaluate", "--ckpt", str(ckpts))
     assert ev.returncode == 0, ev.stderr
