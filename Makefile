@@ -51,7 +51,8 @@ COMPARE_FLAGS = $(strip $(call opt,--data,DATA) $(call opt,--device,DEVICE) \
 
 .PHONY: help install install-dev lock train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench test-pythons compare figures docs-tables
+.PHONY: serve test-browser bench test-pythons compare figures docs-tables check-windows
+.PHONY: notebook test-notebook
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -166,8 +167,16 @@ figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rá
 serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs (MODEL=bigram)
 	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server
 
-test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo las de navegador y Docker
-	$(PY) -m pytest -q -m "not browser and not docker"
+test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo las de navegador, Docker y el cuaderno
+	$(PY) -m pytest -q -m "not browser and not docker and not notebook"
+
+# El cuaderno de la clase: docs/cuaderno/clase.ipynb sale de docs/cuaderno/clase.py (jupytext) y
+# del texto que comparte con docs/aprender.md (scripts/build_notebook.py explica cómo).
+notebook: $(DEV_STAMP) ## Regenera docs/cuaderno/clase.ipynb (de clase.py y docs/aprender.md)
+	$(PY) scripts/build_notebook.py
+
+test-notebook: $(DEV_STAMP) ## Ejecuta el cuaderno entero en un núcleo de Jupyter (unos minutos)
+	$(PY) -m pytest -q -m notebook tests/test_notebook.py
 
 # Lo que no necesita torch (tokenizador, configuración, ajustes y errores, la instalación) con
 # cada Python 3.11–3.13 de la máquina, en entornos con solo pytest y python-dotenv en
@@ -207,6 +216,18 @@ docs-tables: $(RUNTIME_STAMP) ## Regenera las tablas de opciones y variables (do
 lint: $(DEV_STAMP) ## Comprueba estilo y formato con ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Windows sin Windows: pyright lee shared/ y trainer/ con pythonPlatform = "Windows" ([tool.pyright]
+# en pyproject.toml) y falla si usan algo que allí no existe (fcntl, os.setsid, SIGUSR1...).
+# pyright es un paquete de npm (necesita Node.js): va fijado en su carpeta de $(VENV)/tools.
+PYRIGHT_VERSION := 1.1.414
+PYRIGHT := $(VENV)/tools/pyright-$(PYRIGHT_VERSION)/node_modules/.bin/pyright
+$(PYRIGHT):
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/tools/pyright-$(PYRIGHT_VERSION) \
+		pyright@$(PYRIGHT_VERSION)
+
+check-windows: $(DEV_STAMP) $(PYRIGHT) ## Comprueba con pyright que shared/ y trainer/ no usan nada que Windows no tenga
+	$(PYRIGHT) --pythonpath $(PY) --project pyproject.toml
 
 format: $(DEV_STAMP) ## Formatea el código con ruff
 	$(PY) -m ruff check --fix .

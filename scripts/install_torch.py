@@ -8,7 +8,9 @@ nvidia-*, cuda-* y triton que arrastra; sin una GPU NVIDIA no sirven de nada. La
 Cómo decide (la primera regla que aplica):
 
 1. ``TORCH_INDEX_URL`` (entorno, .env o ``make install TORCH_INDEX_URL=...``): ese índice, tal cual.
-2. Fuera de Linux (macOS, Windows): PyPI, cuyas ruedas ya son solo CPU (MPS en los Mac).
+2. Fuera de Linux, PyPI, que allí ya sirve la rueda que conviene: en macOS la que trae MPS (la
+   GPU de los Mac con Apple Silicon; en un Mac Intel, CPU), en Windows la de solo CPU. El índice
+   CPU de PyTorch es para Linux.
 3. Linux con GPU NVIDIA (``nvidia-smi -L`` lista alguna): PyPI, la versión con CUDA.
 4. Linux sin GPU: una rueda CPU que pip ya tenga sin red (sus find-links, p. ej. un aula con un
    directorio de ruedas; así es en las máquinas de CI de este proyecto) o, si no, el índice CPU de
@@ -103,8 +105,12 @@ def decide(version: str, cpu_index: str) -> Plan:
     custom = os.environ.get("TORCH_INDEX_URL", "").strip()
     if custom:
         return Plan("custom", f"TORCH_INDEX_URL={custom}", ["--index-url", custom], spec)
-    if platform.system() != "Linux":
-        return Plan("pypi", f"{platform.system()}: las ruedas de PyPI ya son solo CPU", [], spec)
+    system = platform.system()
+    if system == "Darwin":
+        why = "macOS: la rueda de PyPI, con MPS (la GPU de Apple Silicon; en un Mac Intel, CPU)"
+        return Plan("pypi", why, [], spec)
+    if system != "Linux":
+        return Plan("pypi", f"{system}: la rueda de PyPI, que allí es solo CPU", [], spec)
     if nvidia_gpu():
         why = f"hay GPU NVIDIA (nvidia-smi): la versión con CUDA de PyPI, {PYPI_TORCH_SIZE}"
         return Plan("pypi", why, [], spec)

@@ -9,6 +9,7 @@ programas.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,13 @@ def next_steps(model: str, checkpoint_path: Path) -> list[str]:
             f"  playground: {url}   prueba: make smoke",
         ]
     folder = checkpoint_path.parent
+    if sys.platform == "win32":  # sin make ni servidor nativo: docs/windows.md
+        return [
+            "Siguientes pasos:",
+            f'  python -m trainer.generate --ckpt "{folder}"   texto con este modelo '
+            '(--prompt "..." para empezar por otro)',
+            "  el servidor, con Docker Desktop (docker compose up) o WSL2: docs/windows.md",
+        ]
     knobs = "" if model == "gpt" else f" MODEL={model}"
     if os.path.normpath(folder) != os.path.normpath(default_checkpoint_dir(model)):
         knobs = f' CHECKPOINT_DIR="{folder}"'

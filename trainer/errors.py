@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -89,8 +90,21 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_FAILURE
 
 
+def tolerant_output() -> None:
+    """En Windows, una salida redirigida (``> log.txt``, ``| Tee-Object``) usa la página de
+    códigos del sistema (cp1252…), que no tiene «→» ni «≈»: un print así pararía el
+    entrenamiento con UnicodeEncodeError. Lo que no quepa se escribe como «?». En la consola de
+    Windows Python ya escribe UTF-8, y en Linux y macOS no cambia nada."""
+    if sys.platform != "win32":
+        return
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
+
+
 def run_cli(fn: Callable[[], int]) -> int:
     """Ejecuta ``fn`` y convierte los errores conocidos en un mensaje claro, sin traza."""
+    tolerant_output()
     try:
         return fn()
     except LLMError as exc:

@@ -113,10 +113,12 @@ def _main(argv: list[str] | None) -> int:
     tokenizer = ckpt.tokenizer
     first = stream_generate(model, tokenizer, args.prompt, samples[0], device)
     val = "" if ckpt.val_loss is None else f", pérdida de validación {fmt_float(ckpt.val_loss)}"
+    # En Windows no hay make (docs/windows.md): solo la opción.
+    with_make = "" if sys.platform == "win32" else f" (con make: make generate GEN_SEED={seed})"
     print(
         f"checkpoint: {path} ({ckpt.model_type}, paso {fmt_int(ckpt.step)}{val}) · "
         f"semilla {seed}\n"
-        f"para repetirlo: --seed {seed} (con make: make generate GEN_SEED={seed})",
+        f"para repetirlo: --seed {seed}{with_make}",
         file=sys.stderr,
         flush=True,
     )

@@ -23,6 +23,7 @@ import io
 import os
 import pickle
 import re
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -69,15 +70,34 @@ STALE_TEMP_SECONDS = 15 * 60
 SkipCallback = Callable[[Path, CheckpointError], None]
 
 
+# Windows no deja sustituir un fichero que otro proceso tiene abierto (un generate que lee el
+# último checkpoint en ese momento): os.replace da PermissionError. Se reintenta un rato corto.
+REPLACE_RETRY_SECONDS = 2.0
+
+
 def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """``os.replace``; en Windows, con reintentos mientras el destino esté abierto."""
+    deadline = time.monotonic() + REPLACE_RETRY_SECONDS
+    while True:
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError:
+            if sys.platform != "win32" or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     """Escribe el checkpoint de forma atómica: o está entero o no está.
 
-    Fichero temporal en el mismo directorio → flush + fsync → ``os.replace``. Un lector o un
-    corte de luz nunca ven un fichero a medias. Después se borran los temporales abandonados.
+    Fichero temporal en el mismo directorio → flush + fsync → cerrarlo → ``os.replace``. Un
+    lector o un corte de luz nunca ven un fichero a medias. Cerrado antes de renombrar: Windows
+    no renombra un fichero abierto. Después se borran los temporales abandonados.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +107,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
             torch.save(ckpt.to_dict(), fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

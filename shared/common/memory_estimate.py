@@ -16,8 +16,10 @@ El límite es la memoria disponible de la máquina (o del contenedor); ``MEMORY_
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +181,37 @@ def _cgroup_room(base: Path = Path("/sys/fs/cgroup")) -> int | None:
     return None
 
 
+class _MemoryStatus(ctypes.Structure):
+    """MEMORYSTATUSEX de la API de Windows (lo que rellena GlobalMemoryStatusEx)."""
+
+    _fields_ = [
+        ("dwLength", ctypes.c_ulong),
+        ("dwMemoryLoad", ctypes.c_ulong),
+        ("ullTotalPhys", ctypes.c_ulonglong),
+        ("ullAvailPhys", ctypes.c_ulonglong),
+        ("ullTotalPageFile", ctypes.c_ulonglong),
+        ("ullAvailPageFile", ctypes.c_ulonglong),
+        ("ullTotalVirtual", ctypes.c_ulonglong),
+        ("ullAvailVirtual", ctypes.c_ulonglong),
+        ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
+    ]
+
+
+def _windows_available() -> int | None:
+    """La RAM libre según Windows, que no tiene /proc/meminfo ni os.sysconf."""
+    status = _MemoryStatus()
+    status.dwLength = ctypes.sizeof(_MemoryStatus)
+    try:
+        if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
+            return None
+    except (AttributeError, OSError):
+        return None
+    return int(status.ullAvailPhys)
+
+
 def _host_available() -> int | None:
+    if sys.platform == "win32":
+        return _windows_available()
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:

@@ -29,6 +29,7 @@ import math
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -46,7 +47,7 @@ from shared.generation import (
 )
 from shared.sampling import SamplingParams, make_generator, sample_next_char
 from shared.tokenizer import CharTokenizer
-from shared.transformer_model import GPT, CausalSelfAttention
+from shared.transformer_model import GPT, Block, CausalSelfAttention
 
 # Los pesos traspuestos (1, entrada, salida) de cada capa, hechos una vez: ``t()`` y
 # ``unsqueeze`` no copian nada, pero son dos llamadas a PyTorch por capa y paso (3-5 % del paso).
@@ -183,7 +184,8 @@ class Engine:
         else:
             tokens = torch.tensor([r.ids[-1] for r in rows], device=self.device)
             x = (tok_w[tokens] + pos_w[torch.tensor(pos, device=self.device)]).unsqueeze(1)
-        for layer, block in enumerate(model.blocks):
+        # cast: ModuleList no dice qué módulos guarda (para pyright, make check-windows).
+        for layer, block in enumerate(cast("list[Block]", model.blocks)):
             x = x + self._attention(block.attn, _norm(block.ln1, x), layer, groups)
             h = F.gelu(_linear(block.mlp.fc, _norm(block.ln2, x)))
             x = x + _linear(block.mlp.proj, h)
