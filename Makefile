@@ -251,7 +251,7 @@ DOCKER_TRAIN_ENV = MODEL="$(MODEL)" DATA="$(DATA)" MAX_STEPS="$(MAX_STEPS)" DEVI
 # Docker sería de root y el entrenador, sin privilegios, no podría escribir en ella.
 MAKE_CHECKPOINTS_MOUNT = $(if $(filter . .. ./% ../% /%,$(CHECKPOINTS_MOUNT)),mkdir -p "$(CHECKPOINTS_MOUNT)")
 
-docker-build: ## Construye las imágenes del entrenador (DEVICE=cpu|cuda) y del servidor
+docker-build: ## Construye las imágenes del entrenador (DEVICE=cpu|cuda), del servidor y de nginx
 	$(DOCKER_TRAIN_ENV) $(COMPOSE) build
 
 docker-train: ## Entrena en un contenedor (DEVICE=cpu|cuda); checkpoints en el volumen
@@ -267,7 +267,7 @@ up: ## docker compose up: entrena y sirve en segundo plano (DEVICE=cpu|cuda)
 down: ## Para y borra los contenedores (los checkpoints del volumen se conservan)
 	$(COMPOSE) down
 
-logs: ## Sigue los registros del entrenador y del servidor
+logs: ## Sigue los registros del entrenador, del servidor y de nginx
 	$(COMPOSE) logs -f --tail=100
 
 smoke: ## Espera a /ready y pide un texto a /generate con curl

@@ -9,6 +9,8 @@ Usos:
   python requirements.py pyproject.toml --only torch      la línea de torch (torch==X)
   python requirements.py pyproject.toml --lock-input train,serve
       la entrada de pip-compile para esos extras: lo fijado (sin torch) más lo que pide torch
+  python requirements.py requirements/serve.txt --pick python-dotenv
+      las líneas de ese paquete en un bloqueo (versión y hashes), para instalar solo eso
 """
 
 from __future__ import annotations
@@ -52,13 +54,36 @@ def torch_requirements() -> list[str]:
     return [r for r in reqs if "extra ==" not in r]
 
 
+def pick(lock: str, names: list[str]) -> list[str]:
+    """Los bloques ``paquete==X \\ --hash=...`` de esos paquetes en un fichero de bloqueo."""
+    blocks: list[str] = []
+    current: list[str] | None = None
+    with open(lock, encoding="utf-8") as fh:
+        for line in fh:
+            if line[:1].isalnum():
+                current = [line.rstrip("\n")] if name_of(line) in names else None
+                if current is not None:
+                    blocks.append("")
+            elif current is not None and line.lstrip().startswith("--hash"):
+                current.append(line.rstrip("\n"))
+            if current is not None:
+                blocks[-1] = "\n".join(current)
+    if len(blocks) != len(names):
+        sys.exit(f"error: {names} no están todos en {lock}")
+    return blocks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pyproject")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--only", action="append", default=[], metavar="PAQUETE")
     group.add_argument("--lock-input", metavar="EXTRAS", help="extras separados por comas")
+    group.add_argument("--pick", action="append", default=[], metavar="PAQUETE")
     args = parser.parse_args()
+    if args.pick:
+        print("\n".join(pick(args.pyproject, args.pick)))
+        return
     if args.only:
         deps = pinned(args.pyproject, [])
         chosen = [d for d in deps if name_of(d) in args.only]

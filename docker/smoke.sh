@@ -126,7 +126,8 @@ said=""
 said_at=0
 while true; do
 	health="$(http_code /health)"
-	if [[ "$health" == 000 ]]; then
+	# 502: nginx (docker compose up) responde, pero ninguna réplica del servidor detrás.
+	if [[ "$health" == 000 || "$health" == 502 ]]; then
 		booting=0
 		why_not_listening
 		limit=$give_up

@@ -17,35 +17,9 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from server.error_shape import ERROR_TYPES, HTTP_MESSAGES, error_body
+
 log = logging.getLogger("server")
-
-# El tipo de cada estado HTTP: se decide aquí y en ningún otro sitio.
-ERROR_TYPES: dict[int, str] = {
-    400: "invalid_json",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    413: "payload_too_large",
-    414: "uri_too_long",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "overloaded",
-    431: "headers_too_large",
-    500: "internal_error",
-    502: "bad_gateway",
-    503: "model_not_ready",
-    505: "http_version_not_supported",
-}
-
-# Mensajes en español para los errores que produce el propio Werkzeug/Flask.
-HTTP_MESSAGES: dict[int, str] = {
-    400: "petición mal formada.",
-    404: "no existe la ruta {path}. Consulta /docs para ver las rutas disponibles.",
-    405: "el método {method} no está permitido en {path}; métodos válidos: {allowed}.",
-    413: "el cuerpo de la petición supera el máximo de {limit} bytes.",
-    500: "error interno del servidor; el servidor sigue funcionando, vuelve a intentarlo.",
-}
 
 
 class APIError(Exception):
@@ -69,14 +43,7 @@ class APIError(Exception):
         return ERROR_TYPES.get(self.status, "error")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.status,
-                "type": self.type,
-                "message": self.message,
-                "param": self.param,
-            }
-        }
+        return error_body(self.status, self.message, self.param)
 
 
 def error_response(err: APIError) -> Response:

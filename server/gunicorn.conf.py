@@ -38,12 +38,14 @@ if _passive_wait:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 wsgi_app = "server.app:create_app()"
-# Con `python -m server`, gunicorn escucha solo en un socket Unix privado: delante está el frente
-# (server/front.py), que lee cada petición entera con plazo y le pasa la IP del cliente con una
-# línea PROXY. Lanzado a mano (gunicorn -c ...), escucha en HOST:PORT sin esa protección.
-_upstream = os.environ.get("LLM_UPSTREAM_SOCKET", "")
-bind = [f"unix:{_upstream}"] if _upstream else [_settings.bind]
-proxy_protocol = "v1" if _upstream else "off"
+bind = [_settings.bind]
+# Detrás de nginx (compose.yaml: FORWARDED_ALLOW_IPS="*" en el servidor, al que solo llega
+# nginx), la dirección del cliente es la que nginx pone en X-Forwarded-For (la sobrescribe, no
+# añade a la del cliente); sin proxy de confianza, la del socket.
+if os.environ.get("FORWARDED_ALLOW_IPS", "").strip():
+    access_log_format = (
+        '%({x-forwarded-for}i)s - %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+    )
 workers = _settings.web_concurrency
 threads = _settings.threads
 worker_class = "gthread"  # hilos: /health y los 429 responden aunque haya generaciones en curso

@@ -197,8 +197,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("GUNICORN_TIMEOUT", "timeout", 120, integer(1, 86400),
         "Segundos sin señales de vida antes de que gunicorn reinicie un worker."),
     Var("CLIENT_TIMEOUT", "client_timeout", 10.0, number(0.1),
-        "Segundos para recibir una petición entera (cabeceras y cuerpo) desde que se abre la "
-        "conexión; si no, 408 y se cierra (así los clientes lentos no ocupan el servidor)."),
+        "Con `docker compose up` (nginx delante): segundos para recibir las cabeceras de una "
+        "petición, pausa máxima al recibir el cuerpo y al enviar la respuesta; si no, nginx "
+        "cierra la conexión (así los clientes lentos no ocupan el servidor)."),
     Var("API_KEY", "api_key", "", text,
         "Con valor, `/generate`, `/v1/completions`, `/attention` y `/v1/models` exigen la "
         "cabecera `Authorization: Bearer <clave>`. Pónsela si el servidor se abre a la red."),

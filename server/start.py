@@ -1,167 +1,77 @@
 """Arrancar el servidor (``python -m server``; server/__main__.py solo llama a ``main``).
 
-Los argumentos extra pasan tal cual a gunicorn (con server/gunicorn.conf.py; nunca el servidor
-de desarrollo de Flask). El frente (server/front.py) escucha en el puerto público y gunicorn
-detrás.
+Se validan los ajustes y gunicorn (con server/gunicorn.conf.py; nunca el servidor de desarrollo
+de Flask) sustituye a este proceso: las señales (Ctrl+C, ``docker stop``) le llegan directamente.
+Los argumentos extra pasan tal cual a gunicorn.
 
-Orden de arranque: se validan los ajustes, se reserva el puerto público (un puerto ocupado da
-un error en español al momento), se lanza gunicorn escuchando en un socket Unix de un
-directorio privado (0700) y, cuando ese socket responde, el frente empieza a aceptar clientes.
-
-Señales: SIGTERM (``docker stop``) y SIGINT (Ctrl+C) llegan al frente, que deja de aceptar
-conexiones y pasa la misma señal a gunicorn (TERM: termina las peticiones en curso; INT: sale
-ya). El frente sigue entregando esas respuestas hasta que gunicorn termina, y sale con su
-mismo código. Si el frente muriera de golpe, el núcleo envía SIGTERM a gunicorn (PDEATHSIG).
+Por defecto escucha solo en 127.0.0.1: es el servidor de una persona. Para una clase en una red,
+``docker compose up`` pone delante nginx, que lee cada petición entera con plazo (los clientes
+lentos no ocupan hilos de gunicorn) y reparte entre las réplicas del servidor.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
+import ipaddress
 import logging
 import os
-import resource
-import shutil
-import signal
-import socket
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from server.front import MAX_CONNECTIONS, Front, FrontConfig
 from server.settings import Settings, configure_logging, load_env_file
 from shared.common.addresses import playground_url
 from shared.common.errors import ConfigError
 
 CONF = Path(__file__).with_name("gunicorn.conf.py")
-UPSTREAM_ENV = "LLM_UPSTREAM_SOCKET"  # gunicorn.conf.py escucha aquí si existe
-BOOT_TIMEOUT = 120.0  # segundos para que gunicorn abra su socket
 # Variables que gunicorn lee por su cuenta al importarse, antes que server/gunicorn.conf.py
 # (p. ej. ``int(os.environ.get("WEB_CONCURRENCY", 1))``). compose las pasa vacías cuando .env no
 # las define, y vacía debe valer lo mismo que sin definir: se quitan del entorno de gunicorn.
 GUNICORN_IMPORT_VARS = ("WEB_CONCURRENCY", "PORT", "FORWARDED_ALLOW_IPS", "GUNICORN_CMD_ARGS",
                         "SENDFILE")  # fmt: skip
+# Lo pone la imagen del servidor: delante está nginx (compose.yaml), que es quien da la cara.
+BEHIND_PROXY_ENV = "LLM_BEHIND_PROXY"
 
-log = logging.getLogger("server.front")
-
-
-def _public_socket(settings: Settings) -> socket.socket:
-    host = settings.host.strip("[]")
-    try:
-        family, kind, proto, _, addr = socket.getaddrinfo(
-            host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-    except OSError as exc:
-        sys.exit(f"error: no se puede escuchar en {settings.bind}: {exc.strerror or exc}")
-    return sock
+log = logging.getLogger("server.start")
 
 
-def _connection_cap() -> int:
-    """Sube el límite de ficheros abiertos al máximo permitido; cada conexión usa dos (la del
-    cliente y la de gunicorn), y algunos quedan para el propio proceso."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-    if soft == resource.RLIM_INFINITY:
-        return MAX_CONNECTIONS
-    return max(16, min(MAX_CONNECTIONS, (soft - 64) // 2))
-
-
-def _die_with_parent() -> None:
-    # Linux: si el frente muere (kill -9), gunicorn recibe SIGTERM en vez de quedar huérfano.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-async def _wait_upstream(path: str, proc: asyncio.subprocess.Process) -> bool:
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while time.monotonic() < deadline and proc.returncode is None:
-        try:
-            _, writer = await asyncio.open_unix_connection(path)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
+def _loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
         return True
-    return False
-
-
-async def _run(settings: Settings, sock: socket.socket, gunicorn_args: list[str]) -> int:
-    loop = asyncio.get_running_loop()
-    private = tempfile.mkdtemp(prefix="llm-frente-")  # mkdtemp: solo accesible para este usuario
-    upstream = os.path.join(private, "gunicorn.sock")
-    env = {k: v for k, v in os.environ.items() if k not in GUNICORN_IMPORT_VARS or v.strip()}
-    env[UPSTREAM_ENV] = upstream
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gunicorn", "-c", str(CONF), *gunicorn_args,
-        env=env, start_new_session=True, preexec_fn=_die_with_parent,
-    )  # fmt: skip
-    stopping = asyncio.Event()
-    listening: list[asyncio.Server] = []
-
-    def _on_signal(signum: int) -> None:
-        log.info("señal %s recibida: se la paso a gunicorn", signal.Signals(signum).name)
-        stopping.set()
-        for server in listening:  # no más conexiones nuevas; las abiertas siguen
-            server.close()
-        if proc.returncode is None:
-            proc.send_signal(signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _on_signal, signum)
-
-    config = FrontConfig(
-        upstream, settings.client_timeout, settings.max_body_bytes,
-        max_connections=_connection_cap(),
-    )  # fmt: skip
-    front = Front(config)
     try:
-        if await _wait_upstream(upstream, proc) and not stopping.is_set():
-            sock.listen(2048)
-            listening.append(await asyncio.start_server(front.handle, sock=sock, limit=65536))
-            host, port = sock.getsockname()[:2]
-            shown = f"[{host}]" if ":" in host else host
-            log.info("Listening at: http://%s:%d (frente; gunicorn en %s)", shown, port, upstream)
-            log.info(
-                "plazo por petición: %gs (CLIENT_TIMEOUT); %gs entre peticiones de una "
-                "conexión; hasta %d conexiones a la vez",
-                settings.client_timeout, config.keepalive, config.max_connections,
-            )  # fmt: skip
-        code = await proc.wait()
-    finally:
-        for server in listening:
-            server.close()
-        # Las últimas respuestas ya están en camino: un momento para entregarlas.
-        if front.active:
-            await asyncio.wait(front.active, timeout=2)
-        for task in front.active:
-            task.cancel()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        shutil.rmtree(private, ignore_errors=True)
-    return code if code >= 0 else 128 - code
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def network_advice(settings: Settings, env: dict[str, str] | os._Environ[str]) -> str | None:
+    """La línea que se dice al escuchar fuera de loopback sin nginx delante."""
+    if _loopback(settings.host) or env.get(BEHIND_PROXY_ENV, "").strip() == "1":
+        return None
+    return (
+        f"aviso: escuchando en {settings.bind} sin nada delante; para una clase en una red, "
+        "`docker compose up` (nginx delante del servidor, ver docs/docker.md)."
+    )
 
 
 def run(gunicorn_args: list[str]) -> int:
+    """Valida los ajustes y se convierte en gunicorn (no vuelve si todo va bien)."""
     load_env_file()
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         sys.exit(f"error de configuración: {exc}")
     configure_logging(log, settings.log_level)
-    sock = _public_socket(settings)
-    try:
-        return asyncio.run(_run(settings, sock, gunicorn_args))
-    finally:
-        sock.close()
+    advice = network_advice(settings, os.environ)
+    if advice:
+        log.warning(advice)
+    for name in GUNICORN_IMPORT_VARS:
+        if not os.environ.get(name, "x").strip():
+            del os.environ[name]
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(CONF), *gunicorn_args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+    return 1  # no se llega: execv no vuelve
 
 
 USAGE = """uso: python -m server [opciones de gunicorn]

@@ -54,9 +54,12 @@ def service_config(*files: str) -> dict:
 
 def test_compose_files_are_valid_and_safe_by_default() -> None:
     cpu = service_config("compose.yaml")["services"]
-    assert set(cpu) == {"trainer", "server"}
-    (port,) = cpu["server"]["ports"]
+    assert set(cpu) == {"trainer", "server", "proxy"}
+    # Solo nginx publica el puerto: así `--scale server=N` no choca por él.
+    (port,) = cpu["proxy"]["ports"]
     assert port["host_ip"] == "127.0.0.1" and port["target"] == 8000
+    assert "ports" not in cpu["server"] and "ports" not in cpu["trainer"]
+    assert cpu["proxy"]["read_only"] and cpu["proxy"]["cap_drop"] == ["ALL"]
     assert "depends_on" not in cpu["server"]
     (volume,) = cpu["server"]["volumes"]
     assert volume["target"] == "/checkpoints" and volume["read_only"]
@@ -194,7 +197,7 @@ def test_sigterm_saves_a_checkpoint_that_the_server_loads(stack: Project) -> Non
 
 
 def test_server_container_is_healthy(stack: Project) -> None:
-    # El HEALTHCHECK de la imagen (GET /health): el motor lo ejecuta cada 15 s.
+    # El HEALTHCHECK de la imagen (GET /ready: sano solo con un modelo cargado), cada 15 s.
     container = stack.compose("ps", "-q", "server").stdout.strip()
 
     def healthy() -> bool:

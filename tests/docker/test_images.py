@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.dockerlib import (
+    PROXY_IMAGE,
     ROOT,
     SERVER_IMAGE,
     TINY_TRAINING,
@@ -43,7 +44,7 @@ COMPILERS = ("gcc", "cc", "g++", "c++", "clang", "make")
 
 @pytest.fixture(scope="module")
 def cpu_images() -> None:
-    """Las imágenes CPU (trainer y server), como las construye compose."""
+    """Las imágenes CPU (trainer, server y proxy), como las construye compose."""
     Project().compose("build", timeout=1800)
 
 
@@ -61,7 +62,7 @@ def shell(image: str, script: str) -> str:
     return docker("run", "--rm", "--entrypoint", "sh", image, "-c", script).stdout
 
 
-@pytest.mark.parametrize("image", [TRAINER_IMAGE, SERVER_IMAGE])
+@pytest.mark.parametrize("image", [TRAINER_IMAGE, SERVER_IMAGE, PROXY_IMAGE])
 def test_cpu_images_user_labels_and_no_compilers(cpu_images: None, image: str) -> None:
     assert shell(image, "id -u").strip() == "1000"
     found = shell(image, f"for c in {' '.join(COMPILERS)}; do command -v $c; done; true")
@@ -127,3 +128,16 @@ def test_dockerignore_keeps_local_files_out_of_the_build(tmp_path: Path) -> None
     copied = {line.removeprefix("./") for line in listing.split()}
     assert set(wanted) <= copied, copied
     assert not set(unwanted) & copied, set(unwanted) & copied
+
+
+def test_server_is_healthy_only_with_a_model_and_proxy_runs_nginx(cpu_images: None) -> None:
+    check = docker("inspect", "--format", "{{json .Config.Healthcheck.Test}}", SERVER_IMAGE).stdout
+    assert "/ready" in check and "/health" not in check, check
+    version = docker("run", "--rm", "--entrypoint", "nginx", PROXY_IMAGE, "-v").stderr
+    assert "nginx/" in version, version
+    # La configuración que escribe al arrancar es válida para nginx (nginx -t), sin privilegios.
+    script = ("mkdir -p /tmp/nginx && python -m server.proxy_conf docker/nginx.conf "
+              "> /tmp/nginx/nginx.conf && nginx -e stderr -t -c /tmp/nginx/nginx.conf")  # fmt: skip
+    out = docker("run", "--rm", "--read-only", "--tmpfs", "/tmp", "--entrypoint", "sh",
+                 PROXY_IMAGE, "-c", script)  # fmt: skip
+    assert "test is successful" in out.stderr, out.stderr

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _TAG = os.environ.get("TEST_IMAGE_TAG", "").strip() or "test"
 TRAINER_IMAGE = f"llm-desde-cero-trainer:{_TAG}"
 SERVER_IMAGE = f"llm-desde-cero-server:{_TAG}"
+PROXY_IMAGE = f"llm-desde-cero-proxy:{_TAG}"
 
 # Variables que compose interpola o que leen los contenedores: las del entorno de quien lanza
 # las pruebas (o su .env) no deben cambiar lo que se prueba, así que se quitan y se fijan aquí.
@@ -34,7 +35,7 @@ SERVER_IMAGE = f"llm-desde-cero-server:{_TAG}"
 SETTINGS = tuple(dict.fromkeys((
     "DATA", "MAX_STEPS", "DEVICE", "CHECKPOINT_DIR", "N_EMBD", "N_HEAD", "N_LAYER", "BATCH_SIZE",
     "BLOCK_SIZE", "SEED", "TRAIN_ARGS", "MODEL", "RUN_NAME", "CHECKPOINTS_MOUNT", "APP_UID",
-    "APP_GID", "TRAINER_IMAGE", "TRAINER_CUDA_IMAGE", "SERVER_IMAGE", "GIT_REVISION",
+    "APP_GID", "TRAINER_IMAGE", "TRAINER_CUDA_IMAGE", "SERVER_IMAGE", "PROXY_IMAGE", "GIT_REVISION",
     "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME",
     *(var.name for var in VARIABLES),
 )))  # fmt: skip
@@ -110,7 +111,12 @@ class Project:
         # con otra etiqueta: no pisan las de `make docker-build` ni las de otra copia del repo.
         # PORT: uno libre, para no chocar con un servidor que ya escuche en el 8000.
         env.update(
-            {"TRAINER_IMAGE": TRAINER_IMAGE, "SERVER_IMAGE": SERVER_IMAGE, "PORT": str(self.port)}
+            {
+                "TRAINER_IMAGE": TRAINER_IMAGE,
+                "SERVER_IMAGE": SERVER_IMAGE,
+                "PROXY_IMAGE": PROXY_IMAGE,
+                "PORT": str(self.port),
+            }
         )
         env.update(self.settings)
         return env
