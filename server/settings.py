@@ -41,7 +41,7 @@ def default_workers(cores: int, torch_threads: int) -> int:
 def configure_logging(logger: logging.Logger, level: str) -> None:
     """Un solo formato y un solo destino para el registro: el de gunicorn.
 
-    En un worker se reutilizan los manejadores de gunicorn; fuera de él (el frente, una prueba
+    En un worker se reutilizan los manejadores de gunicorn; fuera de él (el arranque, una prueba
     con ``create_app``) se escribe en stdout con su mismo formato, y se lee como un solo registro.
     """
     gunicorn_log = logging.getLogger("gunicorn.error")

@@ -2,7 +2,7 @@
 servidor sigue sirviendo la petición siguiente.
 
 Las tablas grandes, en proceso (cliente de pruebas de Flask); unos casos de cada una, la clave
-de API y la sobrecarga, por el servidor real (gunicorn detrás del frente)."""
+de API y la sobrecarga, por el servidor real (gunicorn)."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_unknown_route_and_wrong_method(client: FlaskClient) -> None:
     assert_error(client.delete("/health"), 405, "method_not_allowed")
 
 
-# --- Unos casos por el servidor real: el frente y gunicorn entregan lo mismo ----------------
+# --- Unos casos por el servidor real: gunicorn entrega lo mismo ----------------
 
 RAW_BY_ID = {case[0]: case[1:] for case in RAW_CASES}
 FIELDS_BY_ID = {case[0]: case[1:] for case in FIELD_CASES}

@@ -1,6 +1,6 @@
 """Detalles de HTTP (issue 12.6), en proceso con el cliente de pruebas de Flask: cuerpos troceados
 grandes, métodos inventados en /metrics, claves de API no ASCII, enteros gigantes, BOM y
-sustitutos UTF-16 sueltos. Los mismos casos por el servidor real: test_server_front.py."""
+sustitutos UTF-16 sueltos. Los mismos casos por el servidor real: test_server_wire.py."""
 
 from __future__ import annotations
 
