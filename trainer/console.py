@@ -1,9 +1,9 @@
 """Lo que el entrenamiento le dice a una persona en la consola.
 
-Los números a la española (424 576 parámetros, pérdida 2,27), las líneas al empezar, la barra
-de progreso, el resumen del final y las órdenes para seguir. Solo lo que lee una persona: el
-JSON y las métricas guardan los números tal cual (``2.2715``), que es lo que esperan los
-programas.
+Los números a la española (424 576 parámetros, pérdida 2,27), con las funciones de
+``shared/common/spanish_numbers.py``; las líneas al empezar, la barra de progreso, el resumen del
+final y las órdenes para seguir. Solo lo que lee una persona: el JSON y las métricas guardan los
+números tal cual (``2.2715``), que es lo que esperan los programas.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from shared.common.addresses import playground_url
+from shared.common.spanish_numbers import fmt_float, fmt_int
 from trainer.settings import TrainSettings, default_checkpoint_dir
 
 if TYPE_CHECKING:  # solo para los tipos: la consola no importa torch ni el bucle
@@ -25,33 +26,6 @@ if TYPE_CHECKING:  # solo para los tipos: la consola no importa torch ni el bucl
 TRAINING = "entrenando"
 EVALUATING = "evaluando…"
 FINAL_EVALUATION = "evaluación final…"  # exacta, sobre todo el split de validación
-
-# La norma (RAE, SI) separa los miles con un espacio, nunca con punto ni coma, y no separa los
-# números de cuatro cifras (2000). Espacio que no parte la línea (U+00A0): todas las
-# terminales lo muestran.
-THOUSANDS = "\u00a0"
-
-
-def fmt_int(value: float) -> str:
-    """Entero redondeado con los miles separados: 424 576, 2000, 12 345 678."""
-    n = round(value)
-    sign, digits = ("-", str(-n)) if n < 0 else ("", str(n))
-    if len(digits) <= 4:
-        return sign + digits
-    groups = []
-    while digits:
-        groups.append(digits[-3:])
-        digits = digits[:-3]
-    return sign + THOUSANDS.join(reversed(groups))
-
-
-def fmt_float(value: float, decimals: int = 2) -> str:
-    """Decimal con coma y los miles separados: 2,27; 12 345,6."""
-    text = f"{abs(value):.{decimals}f}"
-    whole, _, frac = text.partition(".")
-    sign = "-" if value < 0 and float(text) != 0 else ""
-    out = sign + fmt_int(int(whole))
-    return f"{out},{frac}" if frac else out
 
 
 def next_steps(model: str, checkpoint_path: Path) -> list[str]:
@@ -74,6 +48,13 @@ def next_steps(model: str, checkpoint_path: Path) -> list[str]:
     ]
 
 
+# Sin la velocidad de tqdm («it/s», con punto decimal): la del entrenamiento va en tokens/s,
+# escrita aquí a la española.
+BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+)
+
+
 def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
     """La barra del entrenamiento: pasos hechos, pérdida y tokens/s (estos, en el postfijo)."""
     return tqdm(
@@ -84,9 +65,7 @@ def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
         unit="paso",
         mininterval=0.5,
         dynamic_ncols=True,
-        # Sin la velocidad de tqdm («it/s», con punto decimal): ya va en tokens/s, en español.
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-        "[{elapsed}<{remaining}{postfix}]",
+        bar_format=BAR_FORMAT,
     )
 
 
