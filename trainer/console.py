@@ -69,13 +69,21 @@ def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
     )
 
 
+# Tres pérdidas en pantalla, con tres nombres: se explican una vez, al final.
+LOSSES_EXPLAINED = (
+    "Las tres pérdidas: la barra da la del último lote de entrenamiento (salta mucho); las "
+    "líneas «paso N» la estiman con unos lotes al azar de train y de val; la de validación "
+    "exacta, arriba, se mide sobre todo el split de validación y es la que guarda el checkpoint."
+)
+
+
 def step_postfix(loss: float, tokens_per_sec: float) -> str:
-    return f"pérdida {fmt_float(loss, 3)} · {fmt_int(tokens_per_sec)} tok/s"
+    return f"pérdida del lote {fmt_float(loss, 3)} · {fmt_int(tokens_per_sec)} tok/s"
 
 
 def eval_line(step: int, max_steps: int, losses: dict[str, float], tokens_per_sec: float) -> str:
     return (
-        f"paso {fmt_int(step)}/{fmt_int(max_steps)} · pérdida train "
+        f"paso {fmt_int(step)}/{fmt_int(max_steps)} · pérdida estimada: train "
         f"{fmt_float(losses['train'], 4)} · val {fmt_float(losses['val'], 4)} · "
         f"{fmt_int(tokens_per_sec)} tokens/s"
     )
@@ -126,11 +134,12 @@ def print_summary(result: TrainResult, model: str) -> None:
         return
     val = fmt_float(result.val_loss, 4) if result.val_loss is not None else "?"
     print("Resumen del entrenamiento")
-    print(f"  pérdida de validación: {val} nats/carácter")
+    print(f"  pérdida de validación exacta: {val} nats/carácter")
     print(f"  pasos: {fmt_int(result.step)}")
     print(f"  tiempo: {int(minutes)} min {fmt_float(seconds, 1)} s")
     print(f"  velocidad: {fmt_int(result.tokens_per_second)} tokens/s")
     print(f"  checkpoint: {result.checkpoint_path}")
+    print(LOSSES_EXPLAINED)
     print()
     for line in next_steps(model, result.checkpoint_path):
         print(line)
