@@ -126,9 +126,12 @@ lock: $(LOCK_TOOL) ## Regenera requirements/*.txt (todas las dependencias, con h
 $(VENV)/.installed: $(DEV_STAMP)
 	@touch $@
 
+# Con una línea propia, make no dice en inglés «Nothing to be done» cuando ya estaba todo.
 install: $(RUNTIME_STAMP) ## Crea .venv con las dependencias para entrenar, generar y servir
+	@echo "$(VENV) tiene lo necesario para entrenar, generar y servir."
 
 install-dev: $(DEV_STAMP) ## Suma a .venv las de pruebas y estilo (pytest, ruff, playwright...)
+	@echo "$(VENV) tiene también las herramientas de pruebas y estilo."
 
 # Cada objetivo fija su modelo (y con él su carpeta, checkpoints/gpt o checkpoints/bigram).
 train: override MODEL := gpt

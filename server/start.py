@@ -128,7 +128,7 @@ async def _run(settings: Settings, sock: socket.socket, gunicorn_args: list[str]
             listening.append(await asyncio.start_server(front.handle, sock=sock, limit=65536))
             host, port = sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            log.info("Listening at: http://%s:%d (frente; gunicorn en %s)", shown, port, upstream)
+            log.info("escuchando en http://%s:%d (frente; gunicorn en %s)", shown, port, upstream)
             log.info(
                 "plazo por petición: %gs (CLIENT_TIMEOUT); %gs entre peticiones de una "
                 "conexión; hasta %d conexiones a la vez",
@@ -173,14 +173,14 @@ Después: http://HOST:PORT/ (playground), /docs (API), /health, /ready, /info, /
 
 
 def announce() -> None:
-    """Dónde abrir el playground, antes de los registros de gunicorn (en inglés y técnicos)."""
+    """Dónde abrir el playground, antes de los registros de gunicorn (técnicos)."""
     load_env_file()
     try:
         s = Settings.from_env()
     except ConfigError:
         return  # gunicorn.conf.py lo explica y termina
     if s.port == 0:
-        return  # puerto elegido por el sistema: lo dice gunicorn («Listening at»)
+        return  # puerto elegido por el sistema: lo dice el registro («escuchando en»)
     url = playground_url({"HOST": s.host, "PORT": str(s.port)})
     print(
         f"Playground: {url}   API: {url}docs   (sirve {s.checkpoint_dir}; Ctrl+C para parar)",

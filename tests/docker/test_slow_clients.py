@@ -50,4 +50,4 @@ def test_docker_stop_is_graceful(stack: Project) -> None:
     rows = [json.loads(line) for line in ps.splitlines() if line.strip()]
     logs = stack.compose("logs", "--no-color", "server").stdout
     assert rows and rows[0]["ExitCode"] == 0, logs
-    assert "señal SIGTERM recibida" in logs and "Shutting down" in logs, logs[-3000:]
+    assert "señal SIGTERM recibida" in logs and "se apaga el proceso maestro" in logs, logs[-3000:]
