@@ -51,8 +51,8 @@ COMPARE_FLAGS = $(strip $(call opt,--data,DATA) $(call opt,--device,DEVICE) \
 
 .PHONY: help install install-dev lock train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench test-pythons compare figures docs-tables check-windows
-.PHONY: notebook test-notebook
+.PHONY: serve test-browser bench test-pythons compare figures docs-figures docs-tables test-docs
+.PHONY: check-windows notebook test-notebook
 
 help: ## Muestra esta ayuda
 	@echo "llm-desde-cero — objetivos de make:"
@@ -64,7 +64,7 @@ help: ## Muestra esta ayuda
 	@echo "  TOP_K GEN_SEED. Carpeta de checkpoints: checkpoints/\$$MODEL (gpt o bigram)."
 	@echo "  Vacíos: el valor por defecto del programa ($(PY) -m trainer --help, -m trainer.generate"
 	@echo "  --help; docs/entrenar.md y docs/generar.md)."
-	@echo "Comparación: QUICK=1 (versión corta) COMPARE_OUT COMPARE_ARGS"
+	@echo "Comparación: QUICK=1 (versión corta) COMPARE_OUT COMPARE_ARGS (también en make figures)"
 	@echo "Servidor (en el entorno o en .env): HOST PORT CHECKPOINT_DIR WEB_CONCURRENCY API_KEY..."
 	@echo "  la lista completa: $(PY) -m server --help"
 	@echo "Instalación: PYTHON (3.11–3.13; vacío: lo busca) TORCH_INDEX_URL (vacío: CPU sin GPU"
@@ -127,9 +127,12 @@ lock: $(LOCK_TOOL) ## Regenera requirements/*.txt (todas las dependencias, con h
 $(VENV)/.installed: $(DEV_STAMP)
 	@touch $@
 
+# Con una línea propia, make no dice en inglés «Nothing to be done» cuando ya estaba todo.
 install: $(RUNTIME_STAMP) ## Crea .venv con las dependencias para entrenar, generar y servir
+	@echo "$(VENV) tiene lo necesario para entrenar, generar y servir."
 
 install-dev: $(DEV_STAMP) ## Suma a .venv las de pruebas y estilo (pytest, ruff, playwright...)
+	@echo "$(VENV) tiene también las herramientas de pruebas y estilo."
 
 # Cada objetivo fija su modelo (y con él su carpeta, checkpoints/gpt o checkpoints/bigram).
 train: override MODEL := gpt
@@ -150,25 +153,33 @@ evaluate: $(RUNTIME_STAMP) ## Pérdida del último checkpoint en su split de val
 compare: $(RUNTIME_STAMP) ## Bigrama vs GPT y barrido bloque/capas/cabezas: informe HTML (QUICK=1)
 	$(PY) -m trainer.compare --out "$(COMPARE_OUT)" $(COMPARE_FLAGS)
 
-# Las figuras de docs/aprender.md: la comparación rápida con el texto del proyecto, desde cero.
+# Las figuras de docs/aprender.md: la comparación rápida con el texto del proyecto, desde cero,
+# en build/figuras/ (con el GPT base como gpt.pt, para el paso 3 de la lección). Los ficheros
+# de docs/img/ los sigue git: solo los cambia make docs-figures, cuando se pide.
 FIGURES_OUT := build/figuras
+DOCS_FIGURES := bigrama-gpt.png curvas.png barrido.png bigrama.png atencion.png
 ATTENTION_PROMPT := El niño soñó que la casa
-figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rápida, ~1 min de CPU)
+figures: $(RUNTIME_STAMP) ## Dibuja en build/figuras/ las figuras de docs/aprender.md (~1 min de CPU)
 	rm -rf "$(FIGURES_OUT)"
-	$(PY) -m trainer.compare --data data/tiny_spanish.txt --out "$(FIGURES_OUT)" --quick
-	mkdir -p docs/img
-	cp "$(FIGURES_OUT)"/bigrama-gpt.png "$(FIGURES_OUT)"/curvas.png "$(FIGURES_OUT)"/barrido.png docs/img/
-	$(PY) -m trainer.plot "$(FIGURES_OUT)"/runs/bigrama-*.pt --out docs/img/bigrama.png \
+	$(PY) -m trainer.compare --data data/tiny_spanish.txt --out "$(FIGURES_OUT)" --quick $(COMPARE_ARGS)
+	cp "$$(ls "$(FIGURES_OUT)"/runs/gpt-????????????.pt)" "$(FIGURES_OUT)"/gpt.pt
+	$(PY) -m trainer.plot "$(FIGURES_OUT)"/runs/bigrama-*.pt --out "$(FIGURES_OUT)"/bigrama.png \
 		--title "El bigrama: 200 pasos con data/tiny_spanish.txt"
-	$(PY) -m trainer.attention --ckpt "$$(ls "$(FIGURES_OUT)"/runs/gpt-????????????.pt)" \
-		--prompt "$(ATTENTION_PROMPT)" --out docs/img/atencion.png \
+	$(PY) -m trainer.attention --ckpt "$(FIGURES_OUT)"/gpt.pt \
+		--prompt "$(ATTENTION_PROMPT)" --out "$(FIGURES_OUT)"/atencion.png \
 		--title "Atención del GPT de la comparación rápida (200 pasos)"
+
+docs-figures: ## Copia a docs/img/ las figuras de make figures (cambia ficheros que sigue git)
+	@for f in $(DOCS_FIGURES); do [ -f "$(FIGURES_OUT)/$$f" ] || \
+		{ echo "error: falta $(FIGURES_OUT)/$$f; antes: make figures" >&2; exit 1; }; done
+	mkdir -p docs/img
+	cd "$(FIGURES_OUT)" && cp $(DOCS_FIGURES) "$(CURDIR)"/docs/img/
 
 serve: $(RUNTIME_STAMP) ## Sirve el último checkpoint con gunicorn: API, playground y /docs (MODEL=bigram)
 	CHECKPOINT_DIR="$(CHECKPOINT_DIR)" $(PY) -m server
 
-test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo las de navegador, Docker y el cuaderno
-	$(PY) -m pytest -q -m "not browser and not docker and not notebook"
+test: $(DEV_STAMP) ## Ejecuta las pruebas (pytest), salvo navegador, Docker, cuaderno y documentación
+	$(PY) -m pytest -q -m "not browser and not docker and not notebook and not docs"
 
 # El cuaderno de la clase: docs/cuaderno/clase.ipynb sale de docs/cuaderno/clase.py (jupytext) y
 # del texto que comparte con docs/aprender.md (scripts/build_notebook.py explica cómo).
@@ -177,6 +188,11 @@ notebook: $(DEV_STAMP) ## Regenera docs/cuaderno/clase.ipynb (de clase.py y docs
 
 test-notebook: $(DEV_STAMP) ## Ejecuta el cuaderno entero en un núcleo de Jupyter (unos minutos)
 	$(PY) -m pytest -q -m notebook tests/test_notebook.py
+
+# Cada orden de README.md y docs/aprender.md, tal como está escrita, en orden, en un clon nuevo
+# del repositorio (con su propio .venv): unos 10 min de CPU, por eso va aparte.
+test-docs: $(DEV_STAMP) ## Ejecuta las órdenes del README y de la lección en un clon nuevo (~10 min)
+	$(PY) -m pytest -q -m docs tests/test_docs_commands.py
 
 # Lo que no necesita torch (tokenizador, configuración, ajustes y errores, la instalación) con
 # cada Python 3.11–3.13 de la máquina, en entornos con solo pytest y python-dotenv en

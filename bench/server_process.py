@@ -2,7 +2,7 @@
 
 Lo usan las pruebas del servidor y el benchmark (``python -m bench``): un solo lanzador y una
 sola lista de variables. El servidor escucha en un puerto libre de loopback (PORT=0: lo elige
-el sistema, sin carreras) y el puerto se lee de la línea «Listening at» del registro de
+el sistema, sin carreras) y el puerto se lee de la línea «escuchando en» del registro de
 gunicorn. Se lanza desde ``workdir``, para que un ``.env`` del repositorio no cambie los
 ajustes, y el entorno heredado pierde todas las variables del servidor: solo cuentan las que
 se pasan.
@@ -24,7 +24,7 @@ from typing import Self
 from server.settings import VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
-LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+LISTENING = re.compile(r"escuchando en http://127\.0\.0\.1:(\d+)")
 
 # Todas las variables que lee el servidor: las de server/settings.py y la que mira
 # gunicorn.conf.py. Una prueba comprueba que Settings.from_env no lee ninguna que falte aquí.

@@ -56,6 +56,8 @@ preload_app = False  # cada worker carga PyTorch y el modelo tras el fork
 loglevel = _settings.log_level
 accesslog = "-"
 errorlog = "-"
+# Los mensajes de siempre de gunicorn (arrancar, escuchar, parar), en español.
+logger_class = "server.gunicorn_log.SpanishLogger"
 proc_name = "llm-desde-cero"
 # Sin socket de control (gunicornc): no hace falta, y así nada se escribe en $HOME ni chocan
 # dos servidores lanzados a la vez.

@@ -174,7 +174,7 @@ VARIABLES: tuple[Var, ...] = (
         "escucha en `0.0.0.0`): `127.0.0.1`, solo desde esta máquina; `0.0.0.0` lo abre a tu red "
         "(pon entonces `API_KEY`)."),
     Var("PORT", "port", 8000, integer(0, 65535),
-        "Puerto TCP (`0` = uno libre cualquiera; el registro dice cuál en «Listening at»)."),
+        "Puerto TCP (`0` = uno libre cualquiera; el registro dice cuál en «escuchando en»)."),
     Var("MODEL", "model", "gpt", choice(MODEL_TYPES),
         "`gpt` o `bigram`: con `CHECKPOINT_DIR` vacío, sirve `checkpoints/gpt` o "
         "`checkpoints/bigram` (donde escriben `make train` y `make train-bigram`).",

@@ -90,7 +90,7 @@ def announce() -> None:
     except ConfigError:
         return  # gunicorn.conf.py lo explica y termina
     if s.port == 0:
-        return  # puerto elegido por el sistema: lo dice gunicorn («Listening at»)
+        return  # puerto elegido por el sistema: lo dice gunicorn («escuchando en»)
     url = playground_url({"HOST": s.host, "PORT": str(s.port)})
     print(
         f"Playground: {url}   API: {url}docs   (sirve {s.checkpoint_dir}; Ctrl+C para parar)",

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
+from shared.common.spanish_numbers import fmt_float, fmt_int
 from tests.helpers.cli import ROOT, SUBPROCESS_ENV, TINY_GPT_ARGS, run_module
-from trainer.console import fmt_float, fmt_int
+from trainer.console import LOSSES_EXPLAINED
 
 # Todas las CLIs del proyecto: las de argparse y la del servidor (cuyos argumentos extra son de
 # gunicorn, que los comprueba con su argparse antes de arrancar).
@@ -91,11 +92,14 @@ def test_training_console_output_reads_in_spanish(tiny_data, tmp_path):
     assert proc.returncode == 0, out
     # La línea de evaluación sale por encima de la barra, no pegada a su final.
     for step in ("20", "40"):
-        at = out.index(f"paso {step}/40 · pérdida train ")
+        at = out.index(f"paso {step}/40 · pérdida estimada: train ")
         assert out[at - 1] in "\r\n", repr(out[at - 80 : at + 20])
     assert "evaluando…" in out  # la barra dice qué hace mientras evalúa
     assert re.search(r"\(\d{1,3}\u00a0\d{3} parámetros\)", out), out
-    assert re.search(r"pérdida de validación: \d+,\d{4} nats/carácter", out), out
+    assert re.search(r"pérdida de validación exacta: \d+,\d{4} nats/carácter", out), out
+    # Las tres pérdidas que se ven (lote en la barra, estimada por paso, exacta) y su explicación.
+    assert re.search(r"pérdida del lote \d+,\d{3} · ", out), out
+    assert out.count(LOSSES_EXPLAINED) == 1, out
     assert re.search(r"velocidad: [\d\u00a0]+ tokens/s", out), out
     assert "Siguientes pasos:" in out and "http://127.0.0.1:8000/" in out
     assert f'make generate CHECKPOINT_DIR="{tmp_path}"' in out

@@ -74,6 +74,25 @@ def test_quick_compare_writes_every_file(report):
     assert all(f"| {r['label']} |" in md for r in summary["runs"])
 
 
+def test_people_read_numbers_with_a_decimal_comma(report):
+    """La consola y el informe escriben 2,325 y 0,005; resultados.json guarda números de verdad."""
+    _, out, stdout = report
+    trained = [line for line in stdout.splitlines() if "entrenada ahora" in line]
+    assert len(trained) == len(RUNS)
+    for line in trained:
+        assert re.search(
+            r"pérdida de validación \d+,\d{3} nats/carácter \(\d+,\d{2} bits\) en \d+,\d s\.$", line
+        ), line
+    md = (out / "informe.md").read_text(encoding="utf-8")
+    intro = md.split("\n")[2]
+    assert re.search(r"tasa de aprendizaje 0,0*[1-9]\d*,", intro), intro
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    muestras = [line for line in md.splitlines() if line.startswith("- T=")]
+    for line in [intro, *table[1:], *muestras]:
+        assert not re.search(r"\d\.\d", line), line
+    assert isinstance(load_summary(out)["runs"][0]["val_loss"], float)
+
+
 def test_the_page_links_every_figure(report):
     _, out, _ = report
     page = (out / "informe.html").read_text(encoding="utf-8")

@@ -266,3 +266,21 @@ def test_runtime_targets_install_only_the_runtime_set(target: str, tmp_path: Pat
 def test_test_targets_add_the_dev_set(target: str, tmp_path: Path) -> None:
     plan = make_plan(target, tmp_path)
     assert plan.index("scripts/install_torch.py") < plan.index("-r requirements/dev.txt")
+
+
+@pytest.mark.parametrize("target", ["install", "install-dev"])
+def test_install_when_installed_says_so_in_spanish(target: str, tmp_path: Path) -> None:
+    """Con todo instalado (las marcas, más nuevas que los bloqueos), make no dice «Nothing to be
+    done for 'install'» sino una línea en español."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    (venv / ".installed-runtime").touch()
+    (venv / ".installed-dev").touch()
+    out = subprocess.run(
+        ["make", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "LC_ALL": "C"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "Nothing to be done" not in out.stdout + out.stderr
+    assert out.stdout.startswith(f"{venv} tiene "), out.stdout

@@ -95,3 +95,19 @@ def test_without_matplotlib_training_goes_on_without_figure(tiny_data, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (out / "sin.pt").is_file() and not (out / "sin.png").exists()
     assert "aviso" not in proc.stderr
+
+
+def test_axis_numbers_have_a_decimal_comma(tmp_path):
+    """Lo que dibuja ``save_figure`` (curvas, barrido, atención) lleva 2,30 en los ejes, no 2.30."""
+    from trainer.plot import new_figure, save_figure
+
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1000, 2000], [2.325, 2.318, 2.316])  # el bigrama: el eje se acerca mucho
+    image = ax.imshow([[0.0, 0.5], [0.25, 1.0]], vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax)
+    save_figure(fig, tmp_path / "ejes.png")
+    texts = [t.get_text() for a in fig.axes for t in a.get_yticklabels()]
+    texts.append(fig.axes[0].yaxis.get_offset_text().get_text())
+    assert any("," in t for t in texts), texts
+    assert not any("." in t for t in texts), texts

@@ -1,9 +1,9 @@
 """Lo que el entrenamiento le dice a una persona en la consola.
 
-Los números a la española (424 576 parámetros, pérdida 2,27), las líneas al empezar, la barra
-de progreso, el resumen del final y las órdenes para seguir. Solo lo que lee una persona: el
-JSON y las métricas guardan los números tal cual (``2.2715``), que es lo que esperan los
-programas.
+Los números a la española (424 576 parámetros, pérdida 2,27), con las funciones de
+``shared/common/spanish_numbers.py``; las líneas al empezar, la barra de progreso, el resumen del
+final y las órdenes para seguir. Solo lo que lee una persona: el JSON y las métricas guardan los
+números tal cual (``2.2715``), que es lo que esperan los programas.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from shared.common.addresses import playground_url
+from shared.common.spanish_numbers import fmt_float, fmt_int
 from trainer.settings import TrainSettings, default_checkpoint_dir
 
 if TYPE_CHECKING:  # solo para los tipos: la consola no importa torch ni el bucle
@@ -26,33 +27,6 @@ if TYPE_CHECKING:  # solo para los tipos: la consola no importa torch ni el bucl
 TRAINING = "entrenando"
 EVALUATING = "evaluando…"
 FINAL_EVALUATION = "evaluación final…"  # exacta, sobre todo el split de validación
-
-# La norma (RAE, SI) separa los miles con un espacio, nunca con punto ni coma, y no separa los
-# números de cuatro cifras (2000). Espacio que no parte la línea (U+00A0): todas las
-# terminales lo muestran.
-THOUSANDS = "\u00a0"
-
-
-def fmt_int(value: float) -> str:
-    """Entero redondeado con los miles separados: 424 576, 2000, 12 345 678."""
-    n = round(value)
-    sign, digits = ("-", str(-n)) if n < 0 else ("", str(n))
-    if len(digits) <= 4:
-        return sign + digits
-    groups = []
-    while digits:
-        groups.append(digits[-3:])
-        digits = digits[:-3]
-    return sign + THOUSANDS.join(reversed(groups))
-
-
-def fmt_float(value: float, decimals: int = 2) -> str:
-    """Decimal con coma y los miles separados: 2,27; 12 345,6."""
-    text = f"{abs(value):.{decimals}f}"
-    whole, _, frac = text.partition(".")
-    sign = "-" if value < 0 and float(text) != 0 else ""
-    out = sign + fmt_int(int(whole))
-    return f"{out},{frac}" if frac else out
 
 
 def next_steps(model: str, checkpoint_path: Path) -> list[str]:
@@ -82,6 +56,13 @@ def next_steps(model: str, checkpoint_path: Path) -> list[str]:
     ]
 
 
+# Sin la velocidad de tqdm («it/s», con punto decimal): la del entrenamiento va en tokens/s,
+# escrita aquí a la española.
+BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+)
+
+
 def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
     """La barra del entrenamiento: pasos hechos, pérdida y tokens/s (estos, en el postfijo)."""
     return tqdm(
@@ -92,19 +73,25 @@ def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
         unit="paso",
         mininterval=0.5,
         dynamic_ncols=True,
-        # Sin la velocidad de tqdm («it/s», con punto decimal): ya va en tokens/s, en español.
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-        "[{elapsed}<{remaining}{postfix}]",
+        bar_format=BAR_FORMAT,
     )
 
 
+# Tres pérdidas en pantalla, con tres nombres: se explican una vez, al final.
+LOSSES_EXPLAINED = (
+    "Las tres pérdidas: la barra da la del último lote de entrenamiento (salta mucho); las "
+    "líneas «paso N» la estiman con unos lotes al azar de train y de val; la de validación "
+    "exacta, arriba, se mide sobre todo el split de validación y es la que guarda el checkpoint."
+)
+
+
 def step_postfix(loss: float, tokens_per_sec: float) -> str:
-    return f"pérdida {fmt_float(loss, 3)} · {fmt_int(tokens_per_sec)} tok/s"
+    return f"pérdida del lote {fmt_float(loss, 3)} · {fmt_int(tokens_per_sec)} tok/s"
 
 
 def eval_line(step: int, max_steps: int, losses: dict[str, float], tokens_per_sec: float) -> str:
     return (
-        f"paso {fmt_int(step)}/{fmt_int(max_steps)} · pérdida train "
+        f"paso {fmt_int(step)}/{fmt_int(max_steps)} · pérdida estimada: train "
         f"{fmt_float(losses['train'], 4)} · val {fmt_float(losses['val'], 4)} · "
         f"{fmt_int(tokens_per_sec)} tokens/s"
     )
@@ -155,11 +142,12 @@ def print_summary(result: TrainResult, model: str) -> None:
         return
     val = fmt_float(result.val_loss, 4) if result.val_loss is not None else "?"
     print("Resumen del entrenamiento")
-    print(f"  pérdida de validación: {val} nats/carácter")
+    print(f"  pérdida de validación exacta: {val} nats/carácter")
     print(f"  pasos: {fmt_int(result.step)}")
     print(f"  tiempo: {int(minutes)} min {fmt_float(seconds, 1)} s")
     print(f"  velocidad: {fmt_int(result.tokens_per_second)} tokens/s")
     print(f"  checkpoint: {result.checkpoint_path}")
+    print(LOSSES_EXPLAINED)
     print()
     for line in next_steps(model, result.checkpoint_path):
         print(line)

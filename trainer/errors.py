@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.common.errors import CheckpointError, LLMError
-from trainer.console import fmt_int
+from shared.common.spanish_numbers import fmt_int
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # fallo inesperado

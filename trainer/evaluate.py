@@ -12,7 +12,7 @@ from shared.checkpoints.files import load_model
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.device import resolve_device
 from shared.common.errors import DataError
-from trainer.console import fmt_float, fmt_int
+from shared.common.spanish_numbers import fmt_float, fmt_int
 from trainer.data import read_text, split_ids
 from trainer.errors import run_cli, warn_skipped_checkpoint
 from trainer.loss_measurement import evaluate_ids

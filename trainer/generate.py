@@ -11,10 +11,10 @@ from shared.checkpoints.files import Checkpoint, load_checkpoint_file, load_late
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.device import resolve_device
 from shared.common.errors import CheckpointError, ConfigError
+from shared.common.spanish_numbers import fmt_float, fmt_int
 from shared.config import MODEL_TYPES
 from shared.engine.batch import stream_generate
 from shared.sampling import SamplingParams
-from trainer.console import fmt_float, fmt_int
 from trainer.errors import run_cli, warn_skipped_checkpoint
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from shared.checkpoints.files import METRICS_SUFFIX
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.errors import LLMError
+from shared.common.spanish_numbers import decimal_comma
 from trainer import settings as defaults
 from trainer.errors import run_cli
 
@@ -100,6 +101,7 @@ def save_figure(fig: Any, out: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
+    spanish_ticks(fig)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -108,6 +110,24 @@ def save_figure(fig: Any, out: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def spanish_ticks(fig: Any) -> None:
+    """Los números de los ejes (y de la barra de color) con coma decimal: 2,30, no 2.30."""
+    from matplotlib.ticker import ScalarFormatter
+
+    class CommaFormatter(ScalarFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return decimal_comma(super().__call__(x, pos))
+
+        def get_offset(self) -> str:
+            return decimal_comma(super().get_offset())
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            # Solo los de números: las etiquetas fijas (caracteres, valores del barrido) se quedan.
+            if type(axis.get_major_formatter()) is ScalarFormatter:
+                axis.set_major_formatter(CommaFormatter())
 
 
 def new_figure(size: tuple[float, float] = FIGURE_SIZE) -> Any:

@@ -27,6 +27,7 @@ import torch
 
 from shared.checkpoints.shapes import count_parameters
 from shared.common.errors import ConfigError
+from shared.common.spanish_numbers import fmt_float
 from shared.config import BigramConfig, GPTConfig, ModelConfig
 
 LIMIT_ENV = "MEMORY_LIMIT"
@@ -68,8 +69,7 @@ class MemoryEstimate:
 def format_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
-            text = f"{n:.0f}" if unit == "B" else f"{n:.1f}"
-            return f"{text.replace('.', ',')} {unit}"
+            return f"{fmt_float(n, 0 if unit == 'B' else 1)} {unit}"
         n /= 1000
     raise AssertionError("inalcanzable")
 

@@ -7,6 +7,7 @@ Necesita /usr/bin/chromium: ``bash tests/install_system_deps.sh`` lo instala. Se
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,6 +231,15 @@ def test_compare_preselects_bigram_vs_gpt_from_their_folders(class_page) -> None
         texts[model] = "".join(page.locator(f"#compare-{side} .gen").all_text_contents())
         assert texts[model] == srv.post("/generate", {**body, "model": model}).json()["text"]
     assert texts["bigram:clase"] != texts["clase-2"]
+    # La sugerencia de «Comparar» solo nombra lo que una clase encuentra en las listas: los
+    # tipos de modelo que nombra están, y ningún paso que no tenga un checkpoint listado.
+    hint = page.locator("#lab .panel .hint").first.inner_text()
+    options = page.locator("#model-a option").all_inner_texts()
+    for word, kind in (("bigrama", "· bigram ·"), ("GPT", "· gpt ·")):
+        if word in hint:
+            assert any(kind in o for o in options), (hint, options)
+    for step in re.findall(r"\d+", hint):
+        assert any(f"paso {step} " in o for o in options), (hint, options)
     out = Path(os.environ.get("PLAYGROUND_COMPARE_SCREENSHOT", "build/playground-compare.png"))
     out.parent.mkdir(parents=True, exist_ok=True)
     page.locator("#lab").screenshot(path=str(out))

@@ -56,3 +56,31 @@ def test_python_m_server_prints_the_playground_url(tmp_path: Path) -> None:
         proc.wait(timeout=30)
     assert first.startswith(f"Playground: http://127.0.0.1:{port}/"), first
     assert str(tmp_path) in first
+
+
+# Los mensajes de siempre de gunicorn, en inglés; ninguno debe llegar a la consola.
+GUNICORN_ENGLISH = (
+    "Starting gunicorn",
+    "Listening at",
+    "Using worker",
+    "Booting worker",
+    "Handling signal",
+    "Worker exiting",
+    "Shutting down",
+    "was sent SIGTERM",
+)
+
+
+def test_serve_log_reads_in_spanish_from_start_to_stop(tmp_path: Path, checkpoint: Path) -> None:
+    """``python -m server`` (lo que lanza ``make serve``) con un modelo, parado con SIGTERM."""
+    with ServerProcess(
+        tmp_path / "srv", CHECKPOINT_DIR=str(checkpoint.parent), WEB_CONCURRENCY="2"
+    ).start() as srv:
+        srv.wait_ready()
+    log = srv.log()
+    assert srv.proc is not None and srv.proc.returncode == 0, log
+    for spanish in ("arranca gunicorn", "escuchando en http://127.0.0.1:", "arranca un worker",
+                    "señal recibida: term", "se apaga el proceso maestro"):  # fmt: skip
+        assert spanish in log, log
+    english = [line for line in log.splitlines() if any(e in line for e in GUNICORN_ENGLISH)]
+    assert not english, english

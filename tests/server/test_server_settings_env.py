@@ -119,7 +119,7 @@ def test_every_variable_empty_is_the_default(checkpoint: Path, tmp_path: Path) -
     # Los valores por defecto de la tabla, no otros: 4 hilos, 1 de torch, lotes sí, puerto 8000.
     assert "worker(s) × 4 hilo(s), 1 hilo(s) de torch por worker" in log
     assert "generación por lotes: sí" in log
-    assert "Listening at: http://127.0.0.1:8000" in log
+    assert "escuchando en http://127.0.0.1:8000" in log
 
 
 def test_invalid_web_concurrency_is_a_spanish_error_not_a_traceback(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.errors import ConfigError, DataError
+from shared.common.spanish_numbers import fmt_float
 from shared.sampling import SamplingParams
 from trainer import settings as defaults
 from trainer.cli import StopRequest
@@ -29,6 +30,7 @@ from trainer.compare.plan import (
 from trainer.compare.report import sweep_table, write_json, write_pages
 from trainer.compare.runs import RunFiles, data_digest, load_record, run_key, train_run
 from trainer.compare.samples import samples_for, sampling_grid
+from trainer.console import BAR_FORMAT
 from trainer.data import VAL_FRACTION, read_text
 from trainer.errors import OutputDirError, run_cli
 from trainer.plot import PlotError, draw_curves
@@ -121,8 +123,10 @@ def train_all(
             break
         trained += 1
         say(
-            f"{spec.label}: entrenada ahora; pérdida de validación {record['val_loss']:.3f} "
-            f"nats/carácter ({record['bits_per_char']:.2f} bits) en {record['seconds']:.1f} s."
+            f"{spec.label}: entrenada ahora; pérdida de validación "
+            f"{fmt_float(record['val_loss'], 3)} nats/carácter "
+            f"({fmt_float(record['bits_per_char'], 2)} bits) "
+            f"en {fmt_float(record['seconds'], 1)} s."
         )
         done.append((spec, files, record, False))
     return done, trained
@@ -204,6 +208,7 @@ def _main(argv: list[str] | None) -> int:
         total=len(plan) * profile.max_steps,
         desc="comparando",
         unit="paso",
+        bar_format=BAR_FORMAT,
         disable=args.no_progress or os.environ.get("LLM_NO_PROGRESS") == "1",
         mininterval=0.5,
         dynamic_ncols=True,

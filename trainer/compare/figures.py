@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from shared.common.spanish_numbers import fmt_float
 from trainer.compare.plan import Sweep
 from trainer.plot import Curve, load_curve, new_figure, save_figure
-
-
-def spanish_number(value: float, digits: int = 2) -> str:
-    return f"{value:.{digits}f}".replace(".", ",")
 
 
 def draw_all_curves(curves: list[Curve], out: Path) -> Path:
@@ -48,7 +45,7 @@ def draw_sweeps(
             ax.plot(xs, ys, marker="o", color="C1", label="GPT")
             for x, y in points:
                 ax.annotate(
-                    spanish_number(y),
+                    fmt_float(y),
                     (x, y),
                     textcoords="offset points",
                     xytext=(0, 7),
@@ -56,7 +53,7 @@ def draw_sweeps(
                     fontsize="small",
                 )
         if bigram is not None:
-            ax.axhline(bigram, color="0.5", ls="--", label=f"bigrama ({spanish_number(bigram)})")
+            ax.axhline(bigram, color="0.5", ls="--", label=f"bigrama ({fmt_float(bigram)})")
         values = [v for v, _ in sweep.points]
         ax.set_xscale("log", base=2)
         ax.set_xticks(values, [str(v) for v in values])

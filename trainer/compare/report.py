@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from trainer.compare.figures import spanish_number
+from shared.common.spanish_numbers import fmt_float, fmt_int, fmt_short
 from trainer.compare.plan import Sweep
 from trainer.compare.runs import write_json_atomic
 
@@ -31,11 +31,11 @@ def cell(row: dict[str, Any], key: str) -> str:
     if key == "origin":
         return "reutilizada" if row["reused"] else "entrenada ahora"
     if key in ("val_loss", "bits_per_char"):
-        return spanish_number(value, 3)
+        return fmt_float(value, 3)
     if key == "seconds":
-        return spanish_number(value, 1)
+        return fmt_float(value, 1)
     if key in ("params", "tokens_per_second"):
-        return f"{round(value):,}".replace(",", ".")
+        return fmt_int(value)
     return str(value)
 
 
@@ -81,7 +81,7 @@ def markdown(summary: dict[str, Any]) -> str:
     for row in summary["runs"]:
         lines += [f"### {row['label']}", ""]
         for s in row["samples"]:
-            lines += [f"- T={s['temperature']}, top-k={s['top_k'] or 'sin límite'}:", ""]
+            lines += [f"- T={fmt_short(s['temperature'])}, top-k={s['top_k'] or 'sin límite'}:", ""]
             lines += ["  ```text", *("  " + t for t in (s["prompt"] + s["text"]).split("\n"))]
             lines += ["  ```", ""]
     return "\n".join(lines) + "\n"
@@ -90,12 +90,13 @@ def markdown(summary: dict[str, Any]) -> str:
 def intro_text(summary: dict[str, Any]) -> str:
     counts = summary["counts"]
     state = "completa" if summary["complete"] else "INCOMPLETA (interrumpida)"
-    chars = f"{summary['data']['chars']:,}".replace(",", ".")
+    chars = fmt_int(summary["data"]["chars"])
     return (
         f"Texto: `{summary['data']['path']}` ({chars} caracteres). "
         f"Versión {summary['profile']}: {summary['max_steps']} pasos por ejecución, lotes de "
         f"{summary['batch_size']} secuencias, GPT con n_embd {summary['n_embd']} y tasa de "
-        f"aprendizaje {summary['gpt_lr']:g}, semilla {summary['seed']}. Comparación {state}: "
+        f"aprendizaje {fmt_short(summary['gpt_lr'])}, semilla {summary['seed']}. "
+        f"Comparación {state}: "
         f"{counts['trained']} ejecuciones entrenadas ahora, {counts['reused']} reutilizadas, "
         f"{counts['missing']} pendientes."
     )
@@ -189,7 +190,7 @@ def sample_grid(samples: list[dict[str, Any]]) -> str:
             s = by_cell.get((t, k))
             text = f"<pre><b>{e(s['prompt'])}</b>{e(s['text'])}</pre>" if s else ""
             cells.append(f'<td class="muestra">{text}</td>')
-        rows.append(f"<tr><th>T = {e(str(t))}</th>{''.join(cells)}</tr>")
+        rows.append(f"<tr><th>T = {e(fmt_short(t))}</th>{''.join(cells)}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
