@@ -11,7 +11,9 @@ nvidia/cuda:…: así, en un host con Docker de verdad, no queda una imagen fals
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,9 +132,21 @@ def test_dockerignore_keeps_local_files_out_of_the_build(tmp_path: Path) -> None
     assert not set(unwanted) & copied, set(unwanted) & copied
 
 
-def test_server_is_healthy_only_with_a_model_and_proxy_runs_nginx(cpu_images: None) -> None:
-    check = docker("inspect", "--format", "{{json .Config.Healthcheck.Test}}", SERVER_IMAGE).stdout
-    assert "/ready" in check and "/health" not in check, check
+def test_server_without_a_model_is_never_healthy_and_proxy_runs_nginx(cpu_images: None) -> None:
+    # Sin checkpoints (una carpeta vacía): /health respondería 200, /ready no. El motor ejecuta
+    # el HEALTHCHECK de la imagen cada 15 s; en 50 s el contenedor nunca debe salir «healthy».
+    name = f"llmdc-sin-modelo-{os.getpid()}"
+    docker("run", "-d", "--name", name, "--tmpfs", "/checkpoints", SERVER_IMAGE)
+    try:
+        states = set()
+        deadline = time.monotonic() + 50
+        while time.monotonic() < deadline:
+            state = docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout
+            states.add(state.strip())
+            time.sleep(3)
+        assert "healthy" not in states and states & {"starting", "unhealthy"}, states
+    finally:
+        docker("rm", "-f", name, check=False)
     version = docker("run", "--rm", "--entrypoint", "nginx", PROXY_IMAGE, "-v").stderr
     assert "nginx/" in version, version
     # La configuración que escribe al arrancar es válida para nginx (nginx -t), sin privilegios.
