@@ -221,7 +221,7 @@ def test_server_container_serves_a_natively_trained_checkpoint(
     (ckpt_dir / "gpt").chmod(0o755)
     native = Project(settings={"CHECKPOINTS_MOUNT": str(ckpt_dir)})
     try:
-        native.compose("up", "-d", "--no-build", "server", timeout=300)
+        native.compose("up", "-d", "--no-build", "server", "proxy", timeout=300)
         result = generate_until_ok(native.url, seconds=180)
         assert result["model"]["name"] == "nativo"
     finally:

@@ -44,7 +44,7 @@ def live() -> Iterator[Project]:
     clase da igual el orden: el entrenamiento de verdad dura minutos."""
     project = Project(settings=LIVE)
     try:
-        project.up("server")
+        project.up("server", "proxy")  # nginx publica el puerto
         assert poll(lambda: http("GET", f"{project.url}/health")[0] == 200, 300), "sin /health"
         code, body = http("GET", f"{project.url}/v1/models")
         assert code == 200 and body["data"] == [], body  # aún no hay ningún checkpoint

@@ -32,7 +32,7 @@ def crash_looping() -> Iterator[Project]:
     # con `restart: unless-stopped`, el contenedor se reinicia en bucle.
     project = Project(settings={"WEB_CONCURRENCY": "dos"})
     try:
-        project.up("server")
+        project.up("server", "proxy")  # nginx publica el puerto
         yield project
     finally:
         project.down()
