@@ -38,6 +38,11 @@ ERROR_TYPES: dict[int, str] = {
     505: "http_version_not_supported",
 }
 
+# Los tipos que no se deducen del estado: una petición bien formada que pide algo que este
+# servidor no hace (un campo de OpenAI como ``suffix``, o /v1/chat/completions).
+UNSUPPORTED = "unsupported"
+ERROR_KINDS = (UNSUPPORTED,)
+
 # Mensajes en español para los errores que produce el propio Werkzeug/Flask.
 HTTP_MESSAGES: dict[int, str] = {
     400: "petición mal formada.",
@@ -57,16 +62,18 @@ class APIError(Exception):
         message: str,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.headers = headers or {}
+        self._kind = kind  # otro tipo que el de su estado (ERROR_KINDS)
 
     @property
     def type(self) -> str:
-        return ERROR_TYPES.get(self.status, "error")
+        return self._kind or ERROR_TYPES.get(self.status, "error")
 
     def to_dict(self) -> dict[str, Any]:
         return {

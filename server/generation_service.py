@@ -69,9 +69,15 @@ class GenerationService:
         return Reservation(self._semaphore)
 
     def stream(
-        self, loaded: LoadedModel, prompt: str, params: SamplingParams
+        self,
+        loaded: LoadedModel,
+        prompt: str,
+        params: SamplingParams,
+        reservation: Reservation | None = None,
     ) -> Iterator[GeneratedChar]:
-        """Los caracteres generados, uno a uno, con el muestreador común del proyecto."""
+        """Los caracteres generados, uno a uno, con el muestreador común del proyecto.
+
+        ``reservation``: la plaza de la petición (para medir su tiempo hasta el primer token)."""
         chars: Iterator[GeneratedChar]
         if self._engine is not None:
             chars = self._engine.stream(loaded, prompt, params)

@@ -2,7 +2,10 @@
 
 Las mismas clases validan las peticiones y generan los esquemas de /openapi.json, así que la
 documentación no puede desfasarse del código. Los tipos son estrictos: ``"5"`` no vale como
-número ni ``1`` como ``true``; un campo desconocido es un error, no se ignora en silencio.
+número ni ``1`` como ``true``; un campo desconocido es un error, no se ignora en silencio. La
+excepción es /v1/completions: los clientes de OpenAI mandan campos que aquí no existen
+(``user``, ``frequency_penalty``...), y esa ruta los ignora y los nombra (cabecera
+``X-Ignored-Fields`` y una línea en el registro).
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from server.stops import MAX_STOP_CHARS, MAX_STOPS
 from shared.sampling import MAX_SEED
 
 MAX_TEMPERATURE = 10.0
 MAX_TOP_K = 1_000_000
 MAX_TOP_PROBS = 10
 MAX_CHOICES = 4
+MAX_LOGPROBS = 5  # como la API de OpenAI
+OPENAI_DEFAULT_TOKENS = 16  # max_tokens de /v1/completions si no se dice (como OpenAI)
 DEFAULT_NEW_TOKENS = 200  # si la petición no dice cuántos (y el tope lo permite)
 
 
@@ -38,6 +44,12 @@ Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=Fal
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 Seed = Annotated[Annotated[int, Field(ge=0, le=MAX_SEED)] | None, BeforeValidator(_integral_float)]
 SEED_DESCRIPTION = "Misma semilla, mismo texto. Vacío: aleatoria."
+StopText = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+Stop = str | Annotated[list[StopText], Field(max_length=MAX_STOPS)] | None
+STOP_DESCRIPTION = (
+    f"Texto, o lista de hasta {MAX_STOPS}, en el que se corta la generación: la respuesta "
+    "termina justo antes de la primera aparición (sin incluirla)."
+)
 
 
 class StrictModel(BaseModel):
@@ -57,6 +69,23 @@ def _prompt_cap(prompt: str, info: ValidationInfo) -> str:
             "prompt_too_long", "prompt demasiado largo", {"length": len(prompt), "limit": limit}
         )
     return prompt
+
+
+def _stop_check(stop: Any) -> Any:
+    """Antes que los tipos: así cada error de ``stop`` tiene su mensaje (y no uno por cada
+    forma que admite el campo)."""
+    if stop is None:
+        return None
+    items = [stop] if isinstance(stop, str) else stop
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise PydanticCustomError("stop_type", "stop no es texto ni lista de textos")
+    if len(items) > MAX_STOPS:
+        raise PydanticCustomError("stop_count", "demasiadas paradas", {"limit": MAX_STOPS})
+    if not all(1 <= len(i) <= MAX_STOP_CHARS for i in items):
+        raise PydanticCustomError(
+            "stop_length", "parada vacía o demasiado larga", {"limit": MAX_STOP_CHARS}
+        )
+    return stop
 
 
 def _new_tokens_cap(value: int | None, info: ValidationInfo) -> int | None:
@@ -93,32 +122,103 @@ class GenerateRequest(StrictModel):
         le=MAX_TOP_PROBS,
         description="Cuántas probabilidades del siguiente carácter devolver en cada paso.",
     )
+    stop: Stop = Field(None, description=STOP_DESCRIPTION)
 
     _prompt = field_validator("prompt")(_prompt_cap)
     _cap = field_validator("max_new_tokens")(_new_tokens_cap)
+    _stop = field_validator("stop", mode="before")(_stop_check)
 
 
-class CompletionRequest(StrictModel):
-    """Cuerpo de POST /v1/completions: el subconjunto compatible con OpenAI."""
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    include_usage: bool = Field(
+        False, description="true: un último trozo, sin choices, con usage (antes de [DONE])."
+    )
+
+
+def _prompts_cap(prompt: str | list[str], info: ValidationInfo) -> str | list[str]:
+    if isinstance(prompt, list):
+        if not 1 <= len(prompt) <= MAX_CHOICES:
+            raise PydanticCustomError("prompt_list", "lista de prompts", {"limit": MAX_CHOICES})
+        for item in prompt:
+            _prompt_cap(item, info)
+        return prompt
+    return _prompt_cap(prompt, info)
+
+
+def _choices_cap(n: int, info: ValidationInfo) -> int:
+    prompt = info.data.get("prompt")
+    prompts = len(prompt) if isinstance(prompt, list) else 1
+    if prompts * n > MAX_CHOICES:
+        raise PydanticCustomError(
+            "too_many_choices", "demasiadas muestras", {"prompts": prompts, "limit": MAX_CHOICES}
+        )
+    return n
+
+
+class CompletionRequest(BaseModel):
+    """Cuerpo de POST /v1/completions: el subconjunto compatible con OpenAI.
+
+    Los campos que no están aquí se ignoran (y se nombran en la respuesta)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
 
     model: str | None = Field(
         None,
         description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
     )
-    prompt: str = Field("", description="Texto inicial.")
+    prompt: str | list[str] = Field(
+        "",
+        description=f"Texto inicial, o una lista de hasta {MAX_CHOICES} (una respuesta por cada "
+        "uno).",
+    )
+    suffix: str | None = Field(
+        None, description="No se admite (400): un modelo que solo lee hacia delante no rellena."
+    )
     # validate_default: el 16 por defecto también respeta MAX_NEW_TOKENS (si es menor, 422).
-    max_tokens: Int = Field(
-        16, ge=1, validate_default=True, description="Caracteres a generar (16, como OpenAI)."
+    max_tokens: OptionalInt = Field(
+        OPENAI_DEFAULT_TOKENS,
+        ge=1,
+        validate_default=True,
+        description=f"Caracteres a generar ({OPENAI_DEFAULT_TOKENS} si falta o es null, como "
+        "OpenAI).",
     )
     temperature: Temperature = Field(1.0, description="Como en /generate.")
     top_p: TopP = Field(1.0, description="Como en /generate.")
     seed: Seed = Field(None, description=SEED_DESCRIPTION)
     stream: bool = Field(False, description="true: trozos SSE y al final 'data: [DONE]'.")
-    n: Int = Field(1, ge=1, le=MAX_CHOICES, description="Cuántas muestras; la i usa seed + i.")
-    user: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
+    stream_options: StreamOptions | None = Field(None, description="Solo con stream=true.")
+    n: Int = Field(
+        1,
+        ge=1,
+        le=MAX_CHOICES,
+        description="Muestras por prompt; la i usa seed + i. Prompts × n no pasa de "
+        f"{MAX_CHOICES}.",
+    )
+    logprobs: OptionalInt = Field(
+        None,
+        ge=0,
+        le=MAX_LOGPROBS,
+        description="Con N, cada carácter generado lleva su log-probabilidad y las de los N "
+        "más probables, de la distribución tras temperature y top_p (la que se sortea).",
+    )
+    echo: bool = Field(False, description="true: el texto de cada respuesta empieza por su prompt.")
+    stop: Stop = Field(None, description=STOP_DESCRIPTION)
 
-    _prompt = field_validator("prompt")(_prompt_cap)
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _null_tokens(cls, value: Any) -> Any:
+        return OPENAI_DEFAULT_TOKENS if value is None else value
+
+    _prompt = field_validator("prompt")(_prompts_cap)
     _cap = field_validator("max_tokens")(_new_tokens_cap)
+    _choices = field_validator("n")(_choices_cap)
+    _stop = field_validator("stop", mode="before")(_stop_check)
+
+    @property
+    def prompts(self) -> list[str]:
+        return self.prompt if isinstance(self.prompt, list) else [self.prompt]
 
 
 class AttentionRequest(StrictModel):
@@ -169,6 +269,9 @@ class GenerateResponse(BaseModel):
     usage: Usage
     timings: Timings
     seed: int = Field(description="La semilla usada: repítela para obtener el mismo texto.")
+    finish_reason: Literal["length", "stop"] = Field(
+        description="'stop' si el texto acabó en una de las paradas de 'stop'; si no, 'length'."
+    )
     chars: list[CharStep] | None = Field(
         None, description="Solo si top_probs > 0: cada carácter con sus alternativas."
     )
@@ -248,11 +351,24 @@ class InfoResponse(BaseModel):
     checkpoint_dir: str  # de qué carpeta sirve (checkpoints/gpt, checkpoints/bigram...)
 
 
+class CompletionLogprobs(BaseModel):
+    """La forma de OpenAI (completions): una entrada por carácter del texto de la respuesta."""
+
+    tokens: list[str]
+    token_logprobs: list[float | None] = Field(
+        description="log p del carácter elegido (null en los del prompt con echo)."
+    )
+    top_logprobs: list[dict[str, float] | None] = Field(
+        description="Los N más probables en ese paso, con su log p (sin los de probabilidad 0)."
+    )
+    text_offset: list[int] = Field(description="Posición de cada carácter en 'text'.")
+
+
 class CompletionChoice(BaseModel):
     text: str
     index: int
-    logprobs: None = None
-    finish_reason: Literal["length"] | None
+    logprobs: CompletionLogprobs | None = None
+    finish_reason: Literal["length", "stop"] | None
 
 
 class CompletionUsage(BaseModel):
