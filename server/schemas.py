@@ -306,9 +306,11 @@ class ReadyResponse(BaseModel):
 
 
 class ModelDetails(ModelSummary):
-    run_name: str
+    # null con API_KEY para quien no manda la clave (ver 'redacted').
+    name: str | None = None  # type: ignore[assignment]
+    run_name: str | None
     created_at: str
-    file: str
+    file: str | None
     loaded_at: str
     parameters: int
     config: dict[str, int | float | str | bool]
@@ -348,7 +350,11 @@ class InfoResponse(BaseModel):
         "inválidos, demasiado grandes...), el más reciente primero, con el motivo. Se sigue "
         "sirviendo el modelo anterior."
     )
-    checkpoint_dir: str  # de qué carpeta sirve (checkpoints/gpt, checkpoints/bigram...)
+    checkpoint_dir: str | None  # de qué carpeta sirve (checkpoints/gpt, checkpoints/bigram...)
+    redacted: bool = Field(
+        description="true: el servidor tiene API_KEY y la petición no la trae, así que se omiten "
+        "la carpeta, los ficheros, los nombres y los checkpoints descartados (null o vacío)."
+    )
 
 
 class CompletionLogprobs(BaseModel):
