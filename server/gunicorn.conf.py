@@ -27,6 +27,8 @@ except ConfigError as exc:
 _own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 if _own_metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llm-metricas-")
+# La identidad de esta réplica en /metrics (llm_replica_info): el pid de este proceso maestro.
+os.environ["LLM_REPLICA_PID"] = str(os.getpid())
 
 # Con más de un hilo de torch por worker, que los hilos esperen durmiendo y no dando vueltas:
 # los workers se reparten los núcleos entre sí (y con otros procesos), y un hilo que espera
