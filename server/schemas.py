@@ -45,7 +45,7 @@ TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 Seed = Annotated[Annotated[int, Field(ge=0, le=MAX_SEED)] | None, BeforeValidator(_integral_float)]
 SEED_DESCRIPTION = "Misma semilla, mismo texto. Vacío: aleatoria."
 StopText = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
-Stop = str | Annotated[list[StopText], Field(max_length=MAX_STOPS)] | None
+Stop = StopText | Annotated[list[StopText], Field(max_length=MAX_STOPS)] | None
 STOP_DESCRIPTION = (
     f"Texto, o lista de hasta {MAX_STOPS}, en el que se corta la generación: la respuesta "
     "termina justo antes de la primera aparición (sin incluirla)."
@@ -137,24 +137,19 @@ class StreamOptions(BaseModel):
     )
 
 
+def _prompt_count_check(prompt: Any) -> Any:
+    # Antes que los tipos: un solo mensaje claro, y no uno por cada forma del campo.
+    if isinstance(prompt, list) and not 1 <= len(prompt) <= MAX_CHOICES:
+        raise PydanticCustomError("prompt_list", "lista de prompts", {"limit": MAX_CHOICES})
+    return prompt
+
+
 def _prompts_cap(prompt: str | list[str], info: ValidationInfo) -> str | list[str]:
     if isinstance(prompt, list):
-        if not 1 <= len(prompt) <= MAX_CHOICES:
-            raise PydanticCustomError("prompt_list", "lista de prompts", {"limit": MAX_CHOICES})
         for item in prompt:
             _prompt_cap(item, info)
         return prompt
     return _prompt_cap(prompt, info)
-
-
-def _choices_cap(n: int, info: ValidationInfo) -> int:
-    prompt = info.data.get("prompt")
-    prompts = len(prompt) if isinstance(prompt, list) else 1
-    if prompts * n > MAX_CHOICES:
-        raise PydanticCustomError(
-            "too_many_choices", "demasiadas muestras", {"prompts": prompts, "limit": MAX_CHOICES}
-        )
-    return n
 
 
 class CompletionRequest(BaseModel):
@@ -168,12 +163,13 @@ class CompletionRequest(BaseModel):
         None,
         description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
     )
-    prompt: str | list[str] = Field(
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=MAX_CHOICES)] = Field(
         "",
         description=f"Texto inicial, o una lista de hasta {MAX_CHOICES} (una respuesta por cada "
         "uno).",
     )
-    suffix: str | None = Field(
+    # Solo vacío o null: un texto da 400 antes de validar (server/routes/completions.py).
+    suffix: Annotated[str, Field(max_length=0)] | None = Field(
         None, description="No se admite (400): un modelo que solo lee hacia delante no rellena."
     )
     # validate_default: el 16 por defecto también respeta MAX_NEW_TOKENS (si es menor, 422).
@@ -193,8 +189,7 @@ class CompletionRequest(BaseModel):
         1,
         ge=1,
         le=MAX_CHOICES,
-        description="Muestras por prompt; la i usa seed + i. Prompts × n no pasa de "
-        f"{MAX_CHOICES}.",
+        description="Muestras por prompt; la i usa seed + i.",
     )
     logprobs: OptionalInt = Field(
         None,
@@ -211,9 +206,9 @@ class CompletionRequest(BaseModel):
     def _null_tokens(cls, value: Any) -> Any:
         return OPENAI_DEFAULT_TOKENS if value is None else value
 
+    _prompt_count = field_validator("prompt", mode="before")(_prompt_count_check)
     _prompt = field_validator("prompt")(_prompts_cap)
     _cap = field_validator("max_tokens")(_new_tokens_cap)
-    _choices = field_validator("n")(_choices_cap)
     _stop = field_validator("stop", mode="before")(_stop_check)
 
     @property

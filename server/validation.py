@@ -43,9 +43,6 @@ TEMPLATES: dict[str, str] = {
     "stop_type": "'{param}' debe ser un texto o una lista de textos.",
     "stop_count": "'{param}' admite como mucho {limit} paradas.",
     "prompt_list": "'{param}' es una lista de 1 a {limit} textos.",
-    "too_many_choices": (
-        "'{param}' por el número de prompts ({prompts}) no puede pasar de {limit} respuestas."
-    ),
 }
 
 # Una pista didáctica por campo: qué significa y qué valores tienen sentido.

@@ -88,6 +88,9 @@ def _jobs(req: CompletionRequest, seed: int) -> list[_Job]:
 def _read() -> tuple[CompletionRequest, list[str]]:
     settings = state().settings
     data = read_json_object()
+    suffix = data.get("suffix")
+    if isinstance(suffix, str) and suffix:
+        raise refuse_suffix()
     req = validate(
         CompletionRequest, data, limits(settings.max_prompt_chars, settings.max_new_tokens)
     )
@@ -95,8 +98,6 @@ def _read() -> tuple[CompletionRequest, list[str]]:
     if ignored:
         log.info("/v1/completions: campos ignorados (no los usa este servidor): %s",
                  ignored_header(ignored))  # fmt: skip
-    if req.suffix:
-        raise refuse_suffix()
     return req, ignored
 
 
@@ -129,7 +130,7 @@ def completions() -> Response:
     return resp
 
 
-@bp.route("/v1/chat/completions", methods=["GET", "POST"])
+@bp.post("/v1/chat/completions")
 def chat_completions() -> Response:
     raise refuse_chat()
 

@@ -206,7 +206,7 @@ def test_raw_bodies_from_the_api_reference(server: ServerProcess) -> None:
         ({"stop": [1]}, "stop", "lista de textos"),
         ({"logprobs": 6}, "logprobs", "menor o igual que 5"),
         ({"prompt": ["a"] * 5}, "prompt", "de 1 a 4"),
-        ({"prompt": ["a", "b", "c"], "n": 2}, "n", "(3)"),
+        ({"prompt": []}, "prompt", "de 1 a 4"),
         ({"prompt": [[1, 2]]}, "prompt", "texto"),
     ],
 )
