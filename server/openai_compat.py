@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from server.errors import UNSUPPORTED, APIError
-from server.schemas import CompletionLogprobs
+from server.openai_schemas import CompletionLogprobs
 from shared.generation import GeneratedChar
 
 IGNORED_HEADER = "X-Ignored-Fields"

@@ -12,11 +12,10 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from server.openai_schemas import CompletionRequest, CompletionResponse
 from server.schemas import (
     AttentionRequest,
     AttentionResponse,
-    CompletionRequest,
-    CompletionResponse,
     ErrorResponse,
     GenerateRequest,
     GenerateResponse,

@@ -3,9 +3,8 @@
 Las mismas clases validan las peticiones y generan los esquemas de /openapi.json, así que la
 documentación no puede desfasarse del código. Los tipos son estrictos: ``"5"`` no vale como
 número ni ``1`` como ``true``; un campo desconocido es un error, no se ignora en silencio. La
-excepción es /v1/completions: los clientes de OpenAI mandan campos que aquí no existen
-(``user``, ``frequency_penalty``...), y esa ruta los ignora y los nombra (cabecera
-``X-Ignored-Fields`` y una línea en el registro).
+excepción es /v1/completions (server/openai_schemas.py): los clientes de OpenAI mandan campos
+que aquí no existen, y esa ruta los ignora y los nombra.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ MAX_TEMPERATURE = 10.0
 MAX_TOP_K = 1_000_000
 MAX_TOP_PROBS = 10
 MAX_CHOICES = 4
-MAX_LOGPROBS = 5  # como la API de OpenAI
-OPENAI_DEFAULT_TOKENS = 16  # max_tokens de /v1/completions si no se dice (como OpenAI)
 DEFAULT_NEW_TOKENS = 200  # si la petición no dice cuántos (y el tope lo permite)
 
 
@@ -62,7 +59,7 @@ def limits(max_prompt_chars: int, max_new_tokens: int) -> dict[str, int]:
     return {"max_prompt_chars": max_prompt_chars, "max_new_tokens": max_new_tokens}
 
 
-def _prompt_cap(prompt: str, info: ValidationInfo) -> str:
+def prompt_cap(prompt: str, info: ValidationInfo) -> str:
     limit = (info.context or {}).get("max_prompt_chars")
     if limit is not None and len(prompt) > limit:
         raise PydanticCustomError(
@@ -71,7 +68,7 @@ def _prompt_cap(prompt: str, info: ValidationInfo) -> str:
     return prompt
 
 
-def _stop_check(stop: Any) -> Any:
+def stop_check(stop: Any) -> Any:
     """Antes que los tipos: así cada error de ``stop`` tiene su mensaje (y no uno por cada
     forma que admite el campo)."""
     if stop is None:
@@ -88,7 +85,7 @@ def _stop_check(stop: Any) -> Any:
     return stop
 
 
-def _new_tokens_cap(value: int | None, info: ValidationInfo) -> int | None:
+def new_tokens_cap(value: int | None, info: ValidationInfo) -> int | None:
     cap = (info.context or {}).get("max_new_tokens")
     if value is not None and cap is not None and value > cap:
         raise PydanticCustomError("server_cap", "por encima del tope del servidor", {"cap": cap})
@@ -124,96 +121,9 @@ class GenerateRequest(StrictModel):
     )
     stop: Stop = Field(None, description=STOP_DESCRIPTION)
 
-    _prompt = field_validator("prompt")(_prompt_cap)
-    _cap = field_validator("max_new_tokens")(_new_tokens_cap)
-    _stop = field_validator("stop", mode="before")(_stop_check)
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    include_usage: bool = Field(
-        False, description="true: un último trozo, sin choices, con usage (antes de [DONE])."
-    )
-
-
-def _prompt_count_check(prompt: Any) -> Any:
-    # Antes que los tipos: un solo mensaje claro, y no uno por cada forma del campo.
-    if isinstance(prompt, list) and not 1 <= len(prompt) <= MAX_CHOICES:
-        raise PydanticCustomError("prompt_list", "lista de prompts", {"limit": MAX_CHOICES})
-    return prompt
-
-
-def _prompts_cap(prompt: str | list[str], info: ValidationInfo) -> str | list[str]:
-    if isinstance(prompt, list):
-        for item in prompt:
-            _prompt_cap(item, info)
-        return prompt
-    return _prompt_cap(prompt, info)
-
-
-class CompletionRequest(BaseModel):
-    """Cuerpo de POST /v1/completions: el subconjunto compatible con OpenAI.
-
-    Los campos que no están aquí se ignoran (y se nombran en la respuesta)."""
-
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    model: str | None = Field(
-        None,
-        description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
-    )
-    prompt: str | Annotated[list[str], Field(min_length=1, max_length=MAX_CHOICES)] = Field(
-        "",
-        description=f"Texto inicial, o una lista de hasta {MAX_CHOICES} (una respuesta por cada "
-        "uno).",
-    )
-    # Solo vacío o null: un texto da 400 antes de validar (server/routes/completions.py).
-    suffix: Annotated[str, Field(max_length=0)] | None = Field(
-        None, description="No se admite (400): un modelo que solo lee hacia delante no rellena."
-    )
-    # validate_default: el 16 por defecto también respeta MAX_NEW_TOKENS (si es menor, 422).
-    max_tokens: OptionalInt = Field(
-        OPENAI_DEFAULT_TOKENS,
-        ge=1,
-        validate_default=True,
-        description=f"Caracteres a generar ({OPENAI_DEFAULT_TOKENS} si falta o es null, como "
-        "OpenAI).",
-    )
-    temperature: Temperature = Field(1.0, description="Como en /generate.")
-    top_p: TopP = Field(1.0, description="Como en /generate.")
-    seed: Seed = Field(None, description=SEED_DESCRIPTION)
-    stream: bool = Field(False, description="true: trozos SSE y al final 'data: [DONE]'.")
-    stream_options: StreamOptions | None = Field(None, description="Solo con stream=true.")
-    n: Int = Field(
-        1,
-        ge=1,
-        le=MAX_CHOICES,
-        description="Muestras por prompt; la i usa seed + i.",
-    )
-    logprobs: OptionalInt = Field(
-        None,
-        ge=0,
-        le=MAX_LOGPROBS,
-        description="Con N, cada carácter generado lleva su log-probabilidad y las de los N "
-        "más probables, de la distribución tras temperature y top_p (la que se sortea).",
-    )
-    echo: bool = Field(False, description="true: el texto de cada respuesta empieza por su prompt.")
-    stop: Stop = Field(None, description=STOP_DESCRIPTION)
-
-    @field_validator("max_tokens", mode="before")
-    @classmethod
-    def _null_tokens(cls, value: Any) -> Any:
-        return OPENAI_DEFAULT_TOKENS if value is None else value
-
-    _prompt_count = field_validator("prompt", mode="before")(_prompt_count_check)
-    _prompt = field_validator("prompt")(_prompts_cap)
-    _cap = field_validator("max_tokens")(_new_tokens_cap)
-    _stop = field_validator("stop", mode="before")(_stop_check)
-
-    @property
-    def prompts(self) -> list[str]:
-        return self.prompt if isinstance(self.prompt, list) else [self.prompt]
+    _prompt = field_validator("prompt")(prompt_cap)
+    _cap = field_validator("max_new_tokens")(new_tokens_cap)
+    _stop = field_validator("stop", mode="before")(stop_check)
 
 
 class AttentionRequest(StrictModel):
@@ -225,7 +135,7 @@ class AttentionRequest(StrictModel):
         description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
     )
 
-    _prompt = field_validator("prompt")(_prompt_cap)
+    _prompt = field_validator("prompt")(prompt_cap)
 
 
 # --- respuestas ---------------------------------------------------------------------------
@@ -350,41 +260,6 @@ class InfoResponse(BaseModel):
         description="true: el servidor tiene API_KEY y la petición no la trae, así que se omiten "
         "la carpeta, los ficheros, los nombres y los checkpoints descartados (null o vacío)."
     )
-
-
-class CompletionLogprobs(BaseModel):
-    """La forma de OpenAI (completions): una entrada por carácter del texto de la respuesta."""
-
-    tokens: list[str]
-    token_logprobs: list[float | None] = Field(
-        description="log p del carácter elegido (null en los del prompt con echo)."
-    )
-    top_logprobs: list[dict[str, float] | None] = Field(
-        description="Los N más probables en ese paso, con su log p (sin los de probabilidad 0)."
-    )
-    text_offset: list[int] = Field(description="Posición de cada carácter en 'text'.")
-
-
-class CompletionChoice(BaseModel):
-    text: str
-    index: int
-    logprobs: CompletionLogprobs | None = None
-    finish_reason: Literal["length", "stop"] | None
-
-
-class CompletionUsage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class CompletionResponse(BaseModel):
-    id: str
-    object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
-    choices: list[CompletionChoice]
-    usage: CompletionUsage | None = None
 
 
 class AttentionResponse(BaseModel):

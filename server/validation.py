@@ -9,7 +9,8 @@ from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
 from server.errors import HTTP_MESSAGES, APIError
-from server.schemas import MAX_CHOICES, MAX_LOGPROBS, MAX_TEMPERATURE, MAX_TOP_PROBS, limits
+from server.openai_schemas import MAX_LOGPROBS
+from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS, limits
 from server.settings import Settings
 from shared.sampling import MAX_SEED
 

@@ -37,15 +37,15 @@ from server.openai_compat import (
     refuse_chat,
     refuse_suffix,
 )
-from server.requests import check_vocabulary, prompt_tokens, resolve_seed
-from server.schemas import (
+from server.openai_schemas import (
     CompletionChoice,
     CompletionLogprobs,
     CompletionRequest,
     CompletionResponse,
     CompletionUsage,
-    limits,
 )
+from server.requests import check_vocabulary, prompt_tokens, resolve_seed
+from server.schemas import limits
 from server.sse import event, sse_response
 from server.state import require_model, state
 from server.stops import StopFilter, stop_list
