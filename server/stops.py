@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from shared.generation import GeneratedChar
+if TYPE_CHECKING:  # solo para los tipos: los topes de aquí los lee schemas.py sin PyTorch
+    from shared.generation import GeneratedChar
 
 MAX_STOPS = 4  # como la API de OpenAI
 MAX_STOP_CHARS = 64
