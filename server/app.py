@@ -18,6 +18,7 @@ from server.errors import register_error_handlers
 from server.generation_service import GenerationService
 from server.model_catalog import ModelCatalog
 from server.model_store import ModelStore
+from server.proxy_headers import strip_proxy_headers
 from server.routes.attention import bp as attention_bp
 from server.routes.completions import bp as completions_bp
 from server.routes.generate import bp as generate_bp
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _configure_torch(settings.torch_threads)
 
     app = Flask(__name__)
+    app.wsgi_app = strip_proxy_headers(app.wsgi_app)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # "año", no "a\u00f1o"
     app.json.sort_keys = False  # type: ignore[attr-defined]

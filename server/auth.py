@@ -1,4 +1,8 @@
-"""Clave de API opcional para las rutas que generan texto."""
+"""Clave de API opcional para las rutas que generan texto.
+
+Con API_KEY definida, lo que no exige la clave (/info, /openapi.json, /docs, /metrics...) no dice
+rutas, nombres de fichero ni identificadores de modelos a quien no la envía (``authorized``):
+solo /health y /ready responden igual a cualquiera."""
 
 from __future__ import annotations
 
@@ -25,6 +29,15 @@ def require_api_key(api_key: str) -> None:
     # Comparación en tiempo constante (no revela cuántos caracteres coinciden), de bytes UTF-8.
     if not hmac.compare_digest(_header_bytes(token.strip()), api_key.encode("utf-8")):
         raise APIError(401, "la clave de API no es correcta.", headers=challenge)
+
+
+def authorized(api_key: str) -> bool:
+    """Si la petición puede ver lo reservado: sin API_KEY, siempre; con ella, si trae la clave."""
+    try:
+        require_api_key(api_key)
+    except APIError:
+        return False
+    return True
 
 
 def _header_bytes(value: str) -> bytes:

@@ -35,7 +35,10 @@ HTTP_MESSAGES: dict[int, str] = {
 }
 
 
-def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
-    """``{"error": {"code", "type", "message", "param"}}``."""
-    kind = ERROR_TYPES.get(status, "error")
+def error_body(
+    status: int, message: str, param: str | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """``{"error": {"code", "type", "message", "param"}}``; el tipo, el de su estado salvo que
+    se diga otro (``kind``)."""
+    kind = kind or ERROR_TYPES.get(status, "error")
     return {"error": {"code": status, "type": kind, "message": message, "param": param}}

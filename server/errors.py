@@ -21,6 +21,11 @@ from server.error_shape import ERROR_TYPES, HTTP_MESSAGES, error_body
 
 log = logging.getLogger("server")
 
+# Los tipos que no se deducen del estado: una petición bien formada que pide algo que este
+# servidor no hace (un campo de OpenAI como ``suffix``, o /v1/chat/completions).
+UNSUPPORTED = "unsupported"
+ERROR_KINDS = (UNSUPPORTED,)
+
 
 class APIError(Exception):
     """Un error que se devuelve al cliente tal cual: estado, mensaje y campo culpable."""
@@ -31,19 +36,21 @@ class APIError(Exception):
         message: str,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.headers = headers or {}
+        self._kind = kind  # otro tipo que el de su estado (ERROR_KINDS)
 
     @property
     def type(self) -> str:
-        return ERROR_TYPES.get(self.status, "error")
+        return self._kind or ERROR_TYPES.get(self.status, "error")
 
     def to_dict(self) -> dict[str, Any]:
-        return error_body(self.status, self.message, self.param)
+        return error_body(self.status, self.message, self.param, self._kind)
 
 
 def error_response(err: APIError) -> Response:

@@ -16,6 +16,7 @@ esperaría sin saber por qué.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Generator, Iterator
 
 from server import metrics
@@ -35,6 +36,8 @@ class Reservation:
         self._released = False
         self._lock = threading.Lock()
         self._untrack = metrics.track_generation()
+        self.started = metrics.request_started()  # para el tiempo hasta el primer token
+        self.first_token_seen = False
 
     def release(self) -> None:
         with self._lock:
@@ -69,17 +72,32 @@ class GenerationService:
         return Reservation(self._semaphore)
 
     def stream(
-        self, loaded: LoadedModel, prompt: str, params: SamplingParams
+        self,
+        loaded: LoadedModel,
+        prompt: str,
+        params: SamplingParams,
+        reservation: Reservation | None = None,
     ) -> Iterator[GeneratedChar]:
-        """Los caracteres generados, uno a uno, con el muestreador común del proyecto."""
+        """Los caracteres generados, uno a uno, con el muestreador común del proyecto.
+
+        ``reservation``: la plaza de la petición (para medir su tiempo hasta el primer token)."""
         chars: Iterator[GeneratedChar]
         if self._engine is not None:
             chars = self._engine.stream(loaded, prompt, params)
         else:
             chars = stream_generate(loaded.model, loaded.tokenizer, prompt, params, loaded.device)
+        metrics.count_prompt_tokens(len(loaded.tokenizer.encode(prompt)))
+        started = reservation.started if reservation is not None else time.perf_counter()
+        # Se mide el primer token de la petición (con n > 1, el de su primera muestra).
+        measured = reservation is not None and reservation.first_token_seen
         try:
             for char in chars:
-                metrics.count_chars(1)
+                if not measured:
+                    measured = True
+                    metrics.first_token(started)
+                    if reservation is not None:
+                        reservation.first_token_seen = True
+                metrics.count_token(char.text)
                 yield char
         finally:
             # Si el cliente se va a medias, cerrar el flujo saca su fila del lote enseguida.

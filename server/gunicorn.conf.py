@@ -27,6 +27,8 @@ except ConfigError as exc:
 _own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 if _own_metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llm-metricas-")
+# La identidad de esta réplica en /metrics (llm_replica_info): el pid de este proceso maestro.
+os.environ["LLM_REPLICA_PID"] = str(os.getpid())
 
 # Con más de un hilo de torch por worker, que los hilos esperen durmiendo y no dando vueltas:
 # los workers se reparten los núcleos entre sí (y con otros procesos), y un hilo que espera
@@ -62,6 +64,13 @@ proc_name = "llm-desde-cero"
 # Sin socket de control (gunicornc): no hace falta, y así nada se escribe en $HOME ni chocan
 # dos servidores lanzados a la vez.
 control_socket_disable = True
+# Ningún cliente elige SCRIPT_NAME (ni PATH_INFO) ni el esquema (X-Forwarded-Proto...): gunicorn
+# confía en esas cabeceras si vienen de un socket Unix o de 127.0.0.1, y delante siempre hay un
+# proxy que pasa las del cliente tal cual. Con las listas vacías, SCRIPT_NAME se descarta
+# (header_map="drop") y el esquema es el de la conexión. server/proxy_headers.py quita además
+# las X-Forwarded-* del entorno de la aplicación.
+forwarder_headers = ""
+secure_scheme_headers: dict[str, str] = {}
 # El cuerpo lo limita Flask (MAX_BODY_BYTES, con 413 en nuestro formato); aquí solo cabeceras.
 limit_request_line = 8190
 

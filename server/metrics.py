@@ -9,10 +9,11 @@ atienda.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -35,6 +36,30 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 GENERATED_CHARS = Counter("llm_generated_chars_total", "Caracteres generados en total.")
+GENERATED_TOKENS = Counter(
+    "llm_generated_tokens_total",
+    "Tokens generados en total (con el tokenizador de caracteres, uno por carácter).",
+)
+PROMPT_TOKENS = Counter(
+    "llm_prompt_tokens_total",
+    "Tokens de prompt leídos por el modelo (una vez por cada generación: n=2 lo lee dos veces).",
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "llm_time_to_first_token_seconds",
+    "Desde que llega la petición hasta que el modelo genera su primer token (validación, "
+    "espera en el lote y la primera pasada del prompt incluidas).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+# Qué réplica responde (detrás de nginx, cada raspado puede caer en una distinta): el nombre de
+# la máquina o contenedor y el pid del proceso maestro de gunicorn. Vale siempre 1. (La etiqueta
+# no puede llamarse "pid": prometheus_client la usa, y la quita, al sumar los workers.)
+REPLICA = Gauge(
+    "llm_replica_info",
+    "Identidad de la réplica que responde: hostname y pid del proceso maestro de gunicorn.",
+    ["hostname", "master_pid"],
+    multiprocess_mode="livemax",
+)
+REPLICA_PID_ENV = "LLM_REPLICA_PID"  # lo fija gunicorn.conf.py en el maestro, antes del fork
 IN_PROGRESS = Gauge(
     "llm_generations_in_progress", "Generaciones en curso.", multiprocess_mode="livesum"
 )
@@ -98,6 +123,8 @@ def _route_label(status: int) -> str:
 def install(app: Flask) -> None:
     """Cuenta cada petición al terminar de enviarse (importa en las respuestas en streaming)."""
     MODEL_LOADED.set(0)
+    pid = os.environ.get(REPLICA_PID_ENV) or str(os.getpid())
+    REPLICA.labels(hostname=socket.gethostname(), master_pid=pid).set(1)
 
     @app.before_request
     def _start_timer() -> None:
@@ -125,8 +152,25 @@ def render() -> Response:
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
 
 
-def count_chars(n: int) -> None:
-    GENERATED_CHARS.inc(n)
+def count_token(text: str) -> None:
+    """Un token generado, con ``text`` sus caracteres."""
+    GENERATED_TOKENS.inc()
+    GENERATED_CHARS.inc(len(text))
+
+
+def count_prompt_tokens(n: int) -> None:
+    PROMPT_TOKENS.inc(n)
+
+
+def request_started() -> float:
+    """Cuándo llegó la petición en curso (``time.perf_counter``); fuera de una, ahora."""
+    if has_request_context():
+        return float(g.get("started", time.perf_counter()))
+    return time.perf_counter()
+
+
+def first_token(started: float) -> None:
+    TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - started)
 
 
 def batch_step(rows: int) -> None:

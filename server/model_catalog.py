@@ -11,7 +11,8 @@ lista: nunca se usa como ruta, así que ``../algo``, ``bigram/algo`` o ``/etc/pa
 simplemente no están y dan 404.
 
 Sin ``"model"`` se usa el que sirve ``ModelStore`` (el último utilizable de CHECKPOINT_DIR,
-como siempre). Los demás se cargan bajo demanda y se guardan en una caché LRU de
+como siempre). Los demás se cargan bajo demanda (de uno en uno por worker, cada carga con una
+plaza de generación; si no la hay, 429 al momento) y se guardan en una caché LRU de
 ``MAX_EXTRA_MODELS`` entradas por worker: al cargar uno más, sale el que lleva más tiempo sin
 usarse. Los metadatos de la lista (tipo, paso, pérdida) se leen una vez por fichero y se
 recuerdan mientras el fichero no cambie; un fichero que no se puede leer o que falla al
@@ -23,6 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +84,7 @@ class ModelCatalog:
         self._loaded: OrderedDict[FileKey, LoadedModel] = OrderedDict()
         self._warned: set[FileKey] = set()  # ids repetidos ya avisados
         self._lock = threading.Lock()
-        self._load_lock = threading.Lock()  # una carga a la vez: no se duplica memoria
+        self._load_lock = threading.Lock()  # una carga a la vez (sin esperas: 429)
 
     def entries(self) -> list[CatalogEntry]:
         """Los checkpoints utilizables: los de CHECKPOINT_DIR del más reciente al más antiguo, y
@@ -165,34 +168,61 @@ class ModelCatalog:
         with self._lock:
             return len(self._loaded)
 
-    def resolve(self, name: str | None) -> LoadedModel | None:
-        """El modelo pedido (cargándolo si hace falta), o el de por defecto si ``name`` es None."""
+    def resolve(
+        self, name: str | None, admit: Callable[[], AbstractContextManager[object]] | None = None
+    ) -> LoadedModel | None:
+        """El modelo pedido (cargándolo si hace falta), o el de por defecto si ``name`` es None.
+
+        Una carga bajo demanda ocupa mientras dura lo que dé ``admit`` (el servidor pasa una
+        plaza de generación: cuenta contra la misma capacidad, y sin plaza es un 429 al momento)
+        y es la única de este worker: si ya hay otra en marcha, 429 al momento también. Ninguna
+        petición se queda esperando con su hilo a que termine la carga de otra.
+        """
         if name is None:
             return self.store.current()
         entry = self.find(name)
         current = self.store.current()
         if current is not None and current.key == entry.key:
             return current
-        with self._load_lock:
+        hit = self._cached(entry)
+        if hit is not None:
+            return hit
+        if not self._load_lock.acquire(blocking=False):
+            raise APIError(
+                429,
+                "este proceso ya está cargando otro modelo (se cargan de uno en uno). Vuelve "
+                "a intentarlo en unos segundos.",
+                param="model",
+                headers={"Retry-After": "2"},
+            )
+        try:
+            with admit() if admit is not None else nullcontext():
+                return self._cached(entry) or self._load(entry, name)
+        finally:
+            self._load_lock.release()
+
+    def _cached(self, entry: CatalogEntry) -> LoadedModel | None:
+        with self._lock:
+            hit = self._loaded.get(entry.key)
+            if hit is not None:
+                self._loaded.move_to_end(entry.key)
+            return hit
+
+    def _load(self, entry: CatalogEntry, name: str) -> LoadedModel:
+        try:
+            loaded = load_and_validate(entry.path, entry.key, self.store.device)
+        except Exception as exc:  # como ModelStore: se anota, se recuerda y no se reintenta
+            log.error("checkpoint descartado: '%s': %s", entry.path, exc)
             with self._lock:
-                hit = self._loaded.get(entry.key)
-                if hit is not None:
-                    self._loaded.move_to_end(entry.key)
-                    return hit
-            try:
-                loaded = load_and_validate(entry.path, entry.key, self.store.device)
-            except Exception as exc:  # como ModelStore: se anota, se recuerda y no se reintenta
-                log.error("checkpoint descartado: '%s': %s", entry.path, exc)
-                with self._lock:
-                    if entry.key in self._meta:
-                        self._meta[entry.key] = None  # deja de listarse mientras siga igual
-                raise APIError(
-                    404, f"el modelo '{name}' no se puede cargar: {exc}", param="model"
-                ) from None
-            with self._lock:
-                self._loaded[entry.key] = loaded
-                while len(self._loaded) > self.capacity:
-                    _, old = self._loaded.popitem(last=False)
-                    log.info("modelo descargado de la memoria (LRU): '%s'", old.path.name)
-            log.info("modelo abierto bajo demanda: '%s' (paso %d)", entry.id, entry.step)
-            return loaded
+                if entry.key in self._meta:
+                    self._meta[entry.key] = None  # deja de listarse mientras siga igual
+            raise APIError(
+                404, f"el modelo '{name}' no se puede cargar: {exc}", param="model"
+            ) from None
+        with self._lock:
+            self._loaded[entry.key] = loaded
+            while len(self._loaded) > self.capacity:
+                _, old = self._loaded.popitem(last=False)
+                log.info("modelo descargado de la memoria (LRU): '%s'", old.path.name)
+        log.info("modelo abierto bajo demanda: '%s' (paso %d)", entry.id, entry.step)
+        return loaded

@@ -12,11 +12,10 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from server.openai_schemas import CompletionRequest, CompletionResponse
 from server.schemas import (
     AttentionRequest,
     AttentionResponse,
-    CompletionRequest,
-    CompletionResponse,
     ErrorResponse,
     GenerateRequest,
     GenerateResponse,
@@ -46,13 +45,14 @@ MODELS = (
 )
 
 ERROR_TEXT = {
-    400: "JSON mal formado o cuerpo vacío.",
+    400: "JSON mal formado o cuerpo vacío (o 'suffix' en /v1/completions: no se admite).",
     401: "Falta la clave de API o no es correcta (solo si el servidor tiene API_KEY).",
     413: "El cuerpo supera MAX_BODY_BYTES.",
     404: "'model' no es ninguno de GET /v1/models (los nombres nunca son rutas).",
     415: "Content-Type distinto de application/json.",
     422: "Campo que falta, sobra, con tipo equivocado, fuera de rango o caracteres desconocidos.",
-    429: "Demasiadas generaciones a la vez en este worker: reintenta en unos segundos.",
+    429: "Demasiadas generaciones a la vez en este worker, u otro modelo cargándose en él: "
+    "reintenta en unos segundos.",
     503: "Todavía no hay ningún modelo cargado.",
 }
 
@@ -90,10 +90,13 @@ def _schemas(
         for option in field.get("anyOf", [field]):
             if option.get("type") == "integer":
                 option["maximum"] = settings.max_new_tokens
+        # /v1/completions admite también una lista de prompts: cada texto, con los mismos topes.
         prompt = props["prompt"]
-        prompt["maxLength"] = settings.max_prompt_chars
-        if chars:
-            prompt["pattern"] = vocab_pattern(chars)
+        texts = [prompt, *(o["items"] for o in prompt.get("anyOf", []) if "items" in o)]
+        for text in texts:
+            text["maxLength"] = settings.max_prompt_chars
+            if chars:
+                text["pattern"] = vocab_pattern(chars)
     prompt = schemas["AttentionRequest"]["properties"]["prompt"]
     prompt["minLength"], prompt["maxLength"] = 1, attention_chars
     if chars:
@@ -243,8 +246,10 @@ def build_openapi(
             "/v1/completions": {
                 "post": _generation_op(
                     "Completions compatible con OpenAI",
-                    "Subconjunto de la API de OpenAI: prompt, max_tokens, temperature, top_p, "
-                    "seed, stream y n. En streaming acaba con 'data: [DONE]'.",
+                    "La API de completions de OpenAI: prompt (texto o lista), max_tokens, "
+                    "temperature, top_p, seed, n, stream, stream_options, stop, logprobs y echo. "
+                    "Los campos desconocidos se ignoran y se nombran en la cabecera "
+                    "X-Ignored-Fields; suffix da 400. En streaming acaba con 'data: [DONE]'.",
                     "CompletionRequest",
                     "CompletionResponse",
                     settings,
@@ -252,6 +257,15 @@ def build_openapi(
             },
             "/attention": {
                 "post": _attention_op(settings),
+            },
+            "/v1/chat/completions": {
+                "post": {
+                    "summary": "No existe: un modelo base no chatea",
+                    "description": "Responde siempre 404 (type 'unsupported') con la explicación: "
+                    "el modelo se entrenó para continuar prosa y no tiene forma de chat. Usa "
+                    "/v1/completions.",
+                    "responses": {"404": _json(_ref("ErrorResponse"), "Siempre.")},
+                }
             },
             "/v1/models": {
                 "get": _get_op(

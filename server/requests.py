@@ -37,5 +37,11 @@ def check_vocabulary(prompt: str, loaded: LoadedModel) -> None:
         ) from None
 
 
+def prompt_tokens(loaded: LoadedModel, prompt: str) -> int:
+    """Cuántos tokens del modelo ocupa el prompt (con el tokenizador de caracteres, sus
+    caracteres). Ya pasó ``check_vocabulary``."""
+    return len(loaded.tokenizer.encode(prompt))
+
+
 def resolve_seed(seed: int | None) -> int:
     return secrets.randbelow(RANDOM_SEED_LIMIT) if seed is None else seed

@@ -2,7 +2,9 @@
 
 Las mismas clases validan las peticiones y generan los esquemas de /openapi.json, así que la
 documentación no puede desfasarse del código. Los tipos son estrictos: ``"5"`` no vale como
-número ni ``1`` como ``true``; un campo desconocido es un error, no se ignora en silencio.
+número ni ``1`` como ``true``; un campo desconocido es un error, no se ignora en silencio. La
+excepción es /v1/completions (server/openai_schemas.py): los clientes de OpenAI mandan campos
+que aquí no existen, y esa ruta los ignora y los nombra.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from server.stops import MAX_STOP_CHARS, MAX_STOPS
 from shared.sampling import MAX_SEED
 
 MAX_TEMPERATURE = 10.0
@@ -38,6 +41,12 @@ Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=Fal
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 Seed = Annotated[Annotated[int, Field(ge=0, le=MAX_SEED)] | None, BeforeValidator(_integral_float)]
 SEED_DESCRIPTION = "Misma semilla, mismo texto. Vacío: aleatoria."
+StopText = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+Stop = StopText | Annotated[list[StopText], Field(max_length=MAX_STOPS)] | None
+STOP_DESCRIPTION = (
+    f"Texto, o lista de hasta {MAX_STOPS}, en el que se corta la generación: la respuesta "
+    "termina justo antes de la primera aparición (sin incluirla)."
+)
 
 
 class StrictModel(BaseModel):
@@ -50,7 +59,7 @@ def limits(max_prompt_chars: int, max_new_tokens: int) -> dict[str, int]:
     return {"max_prompt_chars": max_prompt_chars, "max_new_tokens": max_new_tokens}
 
 
-def _prompt_cap(prompt: str, info: ValidationInfo) -> str:
+def prompt_cap(prompt: str, info: ValidationInfo) -> str:
     limit = (info.context or {}).get("max_prompt_chars")
     if limit is not None and len(prompt) > limit:
         raise PydanticCustomError(
@@ -59,7 +68,24 @@ def _prompt_cap(prompt: str, info: ValidationInfo) -> str:
     return prompt
 
 
-def _new_tokens_cap(value: int | None, info: ValidationInfo) -> int | None:
+def stop_check(stop: Any) -> Any:
+    """Antes que los tipos: así cada error de ``stop`` tiene su mensaje (y no uno por cada
+    forma que admite el campo)."""
+    if stop is None:
+        return None
+    items = [stop] if isinstance(stop, str) else stop
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise PydanticCustomError("stop_type", "stop no es texto ni lista de textos")
+    if len(items) > MAX_STOPS:
+        raise PydanticCustomError("stop_count", "demasiadas paradas", {"limit": MAX_STOPS})
+    if not all(1 <= len(i) <= MAX_STOP_CHARS for i in items):
+        raise PydanticCustomError(
+            "stop_length", "parada vacía o demasiado larga", {"limit": MAX_STOP_CHARS}
+        )
+    return stop
+
+
+def new_tokens_cap(value: int | None, info: ValidationInfo) -> int | None:
     cap = (info.context or {}).get("max_new_tokens")
     if value is not None and cap is not None and value > cap:
         raise PydanticCustomError("server_cap", "por encima del tope del servidor", {"cap": cap})
@@ -93,32 +119,11 @@ class GenerateRequest(StrictModel):
         le=MAX_TOP_PROBS,
         description="Cuántas probabilidades del siguiente carácter devolver en cada paso.",
     )
+    stop: Stop = Field(None, description=STOP_DESCRIPTION)
 
-    _prompt = field_validator("prompt")(_prompt_cap)
-    _cap = field_validator("max_new_tokens")(_new_tokens_cap)
-
-
-class CompletionRequest(StrictModel):
-    """Cuerpo de POST /v1/completions: el subconjunto compatible con OpenAI."""
-
-    model: str | None = Field(
-        None,
-        description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
-    )
-    prompt: str = Field("", description="Texto inicial.")
-    # validate_default: el 16 por defecto también respeta MAX_NEW_TOKENS (si es menor, 422).
-    max_tokens: Int = Field(
-        16, ge=1, validate_default=True, description="Caracteres a generar (16, como OpenAI)."
-    )
-    temperature: Temperature = Field(1.0, description="Como en /generate.")
-    top_p: TopP = Field(1.0, description="Como en /generate.")
-    seed: Seed = Field(None, description=SEED_DESCRIPTION)
-    stream: bool = Field(False, description="true: trozos SSE y al final 'data: [DONE]'.")
-    n: Int = Field(1, ge=1, le=MAX_CHOICES, description="Cuántas muestras; la i usa seed + i.")
-    user: str | None = Field(None, description="Se acepta por compatibilidad y se ignora.")
-
-    _prompt = field_validator("prompt")(_prompt_cap)
-    _cap = field_validator("max_tokens")(_new_tokens_cap)
+    _prompt = field_validator("prompt")(prompt_cap)
+    _cap = field_validator("max_new_tokens")(new_tokens_cap)
+    _stop = field_validator("stop", mode="before")(stop_check)
 
 
 class AttentionRequest(StrictModel):
@@ -130,7 +135,7 @@ class AttentionRequest(StrictModel):
         description="Identificador de un modelo de GET /v1/models. Vacío: el último utilizable.",
     )
 
-    _prompt = field_validator("prompt")(_prompt_cap)
+    _prompt = field_validator("prompt")(prompt_cap)
 
 
 # --- respuestas ---------------------------------------------------------------------------
@@ -169,6 +174,9 @@ class GenerateResponse(BaseModel):
     usage: Usage
     timings: Timings
     seed: int = Field(description="La semilla usada: repítela para obtener el mismo texto.")
+    finish_reason: Literal["length", "stop"] = Field(
+        description="'stop' si el texto acabó en una de las paradas de 'stop'; si no, 'length'."
+    )
     chars: list[CharStep] | None = Field(
         None, description="Solo si top_probs > 0: cada carácter con sus alternativas."
     )
@@ -203,9 +211,11 @@ class ReadyResponse(BaseModel):
 
 
 class ModelDetails(ModelSummary):
-    run_name: str
+    # null con API_KEY para quien no manda la clave (ver 'redacted').
+    name: str | None = None  # type: ignore[assignment]
+    run_name: str | None
     created_at: str
-    file: str
+    file: str | None
     loaded_at: str
     parameters: int
     config: dict[str, int | float | str | bool]
@@ -245,29 +255,11 @@ class InfoResponse(BaseModel):
         "inválidos, demasiado grandes...), el más reciente primero, con el motivo. Se sigue "
         "sirviendo el modelo anterior."
     )
-    checkpoint_dir: str  # de qué carpeta sirve (checkpoints/gpt, checkpoints/bigram...)
-
-
-class CompletionChoice(BaseModel):
-    text: str
-    index: int
-    logprobs: None = None
-    finish_reason: Literal["length"] | None
-
-
-class CompletionUsage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class CompletionResponse(BaseModel):
-    id: str
-    object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
-    choices: list[CompletionChoice]
-    usage: CompletionUsage | None = None
+    checkpoint_dir: str | None  # de qué carpeta sirve (checkpoints/gpt, checkpoints/bigram...)
+    redacted: bool = Field(
+        description="true: el servidor tiene API_KEY y la petición no la trae, así que se omiten "
+        "la carpeta, los ficheros, los nombres y los checkpoints descartados (null o vacío)."
+    )
 
 
 class AttentionResponse(BaseModel):

@@ -9,6 +9,7 @@ from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
 from server.errors import HTTP_MESSAGES, APIError
+from server.openai_schemas import MAX_LOGPROBS
 from server.schemas import MAX_CHOICES, MAX_TEMPERATURE, MAX_TOP_PROBS, limits
 from server.settings import Settings
 from shared.sampling import MAX_SEED
@@ -36,6 +37,13 @@ TEMPLATES: dict[str, str] = {
     # Los topes del servidor (server/schemas.py, con los ajustes como contexto).
     "server_cap": "'{param}' debe ser menor o igual que {cap} (el tope del servidor).",
     "prompt_too_long": "el prompt tiene {length} caracteres y el máximo es {limit}.",
+    "string_too_short": "'{param}' no puede estar vacío.",
+    "string_too_long": "'{param}' tiene más de {max_length} caracteres.",
+    "too_long": "'{param}' admite como mucho {max_length} elementos.",
+    "stop_length": "cada parada de '{param}' debe tener entre 1 y {limit} caracteres.",
+    "stop_type": "'{param}' debe ser un texto o una lista de textos.",
+    "stop_count": "'{param}' admite como mucho {limit} paradas.",
+    "prompt_list": "'{param}' es una lista de 1 a {limit} textos.",
 }
 
 # Una pista didáctica por campo: qué significa y qué valores tienen sentido.
@@ -50,6 +58,8 @@ HINTS: dict[str, str] = {
     ),
     "top_probs": f"top_probs es cuántas alternativas mostrar por carácter, de 0 a {MAX_TOP_PROBS}.",
     "n": f"n es cuántas muestras generar, de 1 a {MAX_CHOICES}.",
+    "stop": "stop es un texto o una lista de textos en los que cortar la generación.",
+    "logprobs": f"logprobs es cuántas alternativas dar por carácter, de 0 a {MAX_LOGPROBS}.",
 }
 
 

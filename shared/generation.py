@@ -30,6 +30,8 @@ from shared.transformer_model import GPT
 class GeneratedChar:
     text: str
     token_id: int
+    # La probabilidad con la que se eligió (la de la misma distribución que ``top``).
+    prob: float
     # Los caracteres más probables en este paso (tras temperatura, top-k y top-p).
     top: list[tuple[str, float]] = field(default_factory=list)
 
@@ -72,7 +74,7 @@ def generated_char(
             (tokenizer.chars[int(i)], round(float(v), 6))
             for v, i in zip(values, indices, strict=True)
         ]
-    return GeneratedChar(tokenizer.chars[token_id], token_id, top)
+    return GeneratedChar(tokenizer.chars[token_id], token_id, float(probs[token_id]), top)
 
 
 @torch.inference_mode()

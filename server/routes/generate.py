@@ -1,4 +1,8 @@
-"""POST /generate: la API propia, con respuesta JSON o en streaming (SSE)."""
+"""POST /generate: la API propia, con respuesta JSON o en streaming (SSE).
+
+Con ``stop``, el texto termina justo antes de la primera parada (``finish_reason: "stop"``);
+en streaming, lo que podría ser el comienzo de una parada espera a saberse (server/stops.py).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from server.schemas import (
 )
 from server.sse import event, sse_response
 from server.state import require_model, state
+from server.stops import StopFilter, stop_list
 from server.validation import read_request
 from shared.generation import GeneratedChar
 from shared.sampling import SamplingParams
@@ -38,7 +43,12 @@ def _top(char: GeneratedChar) -> list[TopProb]:
 
 
 def _final(
-    loaded: LoadedModel, req: GenerateRequest, chars: list[GeneratedChar], seed: int, secs: float
+    loaded: LoadedModel,
+    req: GenerateRequest,
+    chars: list[GeneratedChar],
+    seed: int,
+    secs: float,
+    finish_reason: str,
 ) -> dict[str, Any]:
     text = "".join(c.text for c in chars)
     body = GenerateResponse(
@@ -50,6 +60,7 @@ def _final(
             chars_per_second=round(len(chars) / secs, 1) if secs > 0 else 0.0,
         ),
         seed=seed,
+        finish_reason=finish_reason,
         chars=[CharStep(text=c.text, top=_top(c)) for c in chars] if req.top_probs else None,
     )
     data = body.model_dump()
@@ -84,9 +95,10 @@ def generate() -> Response:
         )
     with reservation:
         t0 = time.perf_counter()
-        chars = list(st.service.stream(loaded, req.prompt, params))
+        stops = StopFilter(stop_list(req.stop))
+        chars = list(stops.run(st.service.stream(loaded, req.prompt, params, reservation)))
         secs = time.perf_counter() - t0
-    return jsonify(_final(loaded, req, chars, seed, secs))
+    return jsonify(_final(loaded, req, chars, seed, secs, stops.finish_reason))
 
 
 def _stream_events(
@@ -103,8 +115,11 @@ def _stream_events(
     """
     chars: list[GeneratedChar] = []
     t0 = time.perf_counter()
+    stops = StopFilter(stop_list(req.stop))
     try:
-        for i, char in enumerate(service.stream(loaded, req.prompt, params)):
+        for i, char in enumerate(
+            stops.run(service.stream(loaded, req.prompt, params, reservation))
+        ):
             chars.append(char)
             chunk: dict[str, Any] = {"index": i, "text": char.text}
             if req.top_probs:
@@ -112,7 +127,7 @@ def _stream_events(
             yield event(chunk)
         secs = time.perf_counter() - t0
         assert params.seed is not None
-        final = _final(loaded, req, chars, params.seed, secs)
+        final = _final(loaded, req, chars, params.seed, secs, stops.finish_reason)
         final.pop("chars", None)  # ya viajaron uno a uno: no se repiten
         yield event(final, "done")
     except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from server import metrics
+from server.auth import authorized
 from server.openapi import build_openapi
 from server.requests import model_summary
 from server.schemas import (
@@ -40,16 +41,18 @@ def ready() -> Response:
 def info() -> Response:
     st = state()
     s = st.settings
+    # Con API_KEY y sin la clave: ni rutas, ni ficheros, ni nombres de modelos (auth.py).
+    shown = authorized(s.api_key)
     loaded = st.store.current()
     details = vocab = block_size = None
     if loaded is not None:
         ckpt = loaded.checkpoint
         summary = model_summary(loaded)
         details = ModelDetails(
-            **summary.model_dump(),
-            run_name=ckpt.run_name,
+            **summary.model_dump(exclude=set() if shown else {"name"}),
+            run_name=ckpt.run_name if shown else None,
             created_at=ckpt.created_at,
-            file=loaded.path.name,
+            file=loaded.path.name if shown else None,
             loaded_at=loaded.loaded_at,
             parameters=loaded.parameters,
             config=ckpt.config.to_dict(),
@@ -74,9 +77,10 @@ def info() -> Response:
         auth_required=bool(s.api_key),
         rejected_checkpoints=[
             RejectedCheckpoint(file=r.file, reason=r.reason, rejected_at=r.rejected_at)
-            for r in st.store.rejections()
+            for r in (st.store.rejections() if shown else [])
         ],
-        checkpoint_dir=str(s.checkpoint_dir),
+        checkpoint_dir=str(s.checkpoint_dir) if shown else None,
+        redacted=not shown,
     )
     return jsonify(body.model_dump())
 
@@ -91,7 +95,10 @@ def openapi() -> Response:
     st = state()
     loaded = st.store.current()
     chars = loaded.tokenizer.chars if loaded else None
-    model_ids = [e.id for e in st.catalog.entries()] or None
+    # Los identificadores de los modelos, solo para quien puede pedir GET /v1/models.
+    model_ids = None
+    if authorized(st.settings.api_key):
+        model_ids = [e.id for e in st.catalog.entries()] or None
     block_size = loaded.block_size if loaded else None
     return jsonify(build_openapi(st.settings, chars, model_ids, block_size))
 

@@ -63,7 +63,7 @@ async function loadInfo() {
       const m = info.model;
       // Para personas: 2,27 (coma decimal, dos cifras), no 2.27152873897882.
       const loss = formatLoss(m.val_loss);
-      badge.textContent = `${m.name} · ${m.type} · paso ${m.step} · pérdida val. ${loss}`;
+      badge.textContent = `${m.name ?? "modelo"} · ${m.type} · paso ${m.step} · pérdida val. ${loss}`;
       badge.dataset.state = "ready";
       $("top-k").max = String(info.vocab.size);
     } else {

@@ -61,7 +61,8 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("fuera-vocab", "/generate", {"prompt": "Hola @ 😀"}, "prompt", "'@', '😀'"),
     ("oa-max-tokens", "/v1/completions", {"max_tokens": 1000}, "max_tokens", "300"),
     ("oa-n", "/v1/completions", {"n": 5}, "n", "menor o igual que 4"),
-    ("oa-extra", "/v1/completions", {"best_of": 2}, "best_of", "campo desconocido"),
+    ("oa-stop", "/v1/completions", {"stop": 5}, "stop", "texto o una lista de textos"),
+    ("gen-stop", "/generate", {"stop": ["a"] * 5}, "stop", "como mucho 4 paradas"),
     ("oa-vocab", "/v1/completions", {"prompt": "€"}, "prompt", "'€'"),
 ]
 
