@@ -65,8 +65,8 @@ proc_name = "llm-desde-cero"
 # dos servidores lanzados a la vez.
 control_socket_disable = True
 # Ningún cliente elige SCRIPT_NAME (ni PATH_INFO) ni el esquema (X-Forwarded-Proto...): gunicorn
-# confía en esas cabeceras si vienen de un socket Unix o de 127.0.0.1, y delante siempre hay un
-# proxy que pasa las del cliente tal cual. Con las listas vacías, SCRIPT_NAME se descarta
+# confía en esas cabeceras si vienen de FORWARDED_ALLOW_IPS (127.0.0.1 por defecto; "*" detrás
+# de nginx en compose), y un cliente local las podría poner a mano. Con las listas vacías, SCRIPT_NAME se descarta
 # (header_map="drop") y el esquema es el de la conexión. server/proxy_headers.py quita además
 # las X-Forwarded-* del entorno de la aplicación.
 forwarder_headers = ""
