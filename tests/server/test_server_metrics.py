@@ -47,7 +47,7 @@ def test_first_token_and_token_counters(server: ServerProcess) -> None:
 
 def test_replica_identity_and_names(server: ServerProcess) -> None:
     text = server.get("/metrics").text
-    master = re.search(r"\[(\d+)\] \[INFO\] Starting gunicorn", server.log())
+    master = re.search(r"\[(\d+)\] \[INFO\] arranca gunicorn", server.log())
     assert master, server.log()[:2000]
     host = socket.gethostname()
     assert f'llm_replica_info{{hostname="{host}",master_pid="{master.group(1)}"}} 1.0' in text, text
