@@ -66,9 +66,9 @@ proc_name = "llm-desde-cero"
 control_socket_disable = True
 # Ningún cliente elige SCRIPT_NAME (ni PATH_INFO) ni el esquema (X-Forwarded-Proto...): gunicorn
 # confía en esas cabeceras si vienen de FORWARDED_ALLOW_IPS (127.0.0.1 por defecto; "*" detrás
-# de nginx en compose), y un cliente local las podría poner a mano. Con las listas vacías, SCRIPT_NAME se descarta
-# (header_map="drop") y el esquema es el de la conexión. server/proxy_headers.py quita además
-# las X-Forwarded-* del entorno de la aplicación.
+# de nginx en compose), y un cliente local las podría poner a mano. Con las listas vacías,
+# SCRIPT_NAME se descarta (header_map="drop") y el esquema es el de la conexión.
+# server/proxy_headers.py quita además las X-Forwarded-* del entorno de la aplicación.
 forwarder_headers = ""
 secure_scheme_headers: dict[str, str] = {}
 # El cuerpo lo limita Flask (MAX_BODY_BYTES, con 413 en nuestro formato); aquí solo cabeceras.
