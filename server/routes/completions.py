@@ -69,17 +69,20 @@ def completions() -> Response:
         events = _stream(st.service, loaded, req.prompt, params, meta, reservation)
         return sse_response(events, reservation.release)
     with reservation:
-        texts = ["".join(c.text for c in st.service.stream(loaded, req.prompt, p)) for p in params]
-    generated = sum(len(t) for t in texts)
+        steps = [list(st.service.stream(loaded, req.prompt, p)) for p in params]
+    texts = ["".join(c.text for c in s) for s in steps]
+    # Tokens del tokenizador del modelo (con caracteres, los mismos que caracteres).
+    prompt_tokens = len(loaded.tokenizer.encode(req.prompt))
+    generated = sum(len(s) for s in steps)
     body = CompletionResponse(
         **meta,
         choices=[
             CompletionChoice(text=t, index=i, finish_reason="length") for i, t in enumerate(texts)
         ],
         usage=CompletionUsage(
-            prompt_tokens=len(req.prompt),
+            prompt_tokens=prompt_tokens,
             completion_tokens=generated,
-            total_tokens=len(req.prompt) + generated,
+            total_tokens=prompt_tokens + generated,
         ),
     )
     return jsonify(body.model_dump())
@@ -101,7 +104,8 @@ def _stream(
     try:
         for i, p in enumerate(params):
             for char in service.stream(loaded, prompt, p):
-                yield chunk(i, char.text, None)
+                if char.text:  # medio carácter BPE: nada que enviar todavía
+                    yield chunk(i, char.text, None)
             yield chunk(i, "", "length")
         yield event("[DONE]")
     except Exception:
