@@ -136,3 +136,14 @@ def test_engine_and_lesson_agree_on_a_bpe_model_and_never_emit_half_a_character(
     for step in engine.chars:
         assert step.token == tokenizer.token_text(step.token_id)
         assert all(" " not in label for label, _ in step.top)  # el espacio se ve: «·»
+
+
+def test_the_generate_cli_writes_the_engine_text(bpe_checkpoint):
+    proc = run_module(
+        "trainer.generate", "--ckpt", str(bpe_checkpoint), "--prompt", "Había una vez",
+        "--max-new-tokens", "25", "--seed", "4", check=True,
+    )  # fmt: skip
+    model, tokenizer, _ = load_model(bpe_checkpoint)
+    params = SamplingParams(max_new_tokens=25, temperature=1.0, top_k=0, seed=4)
+    expected = generate(model, tokenizer, "Había una vez", params)
+    assert proc.stdout == "Había una vez" + expected.text + "\n"
