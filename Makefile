@@ -157,7 +157,8 @@ figures: $(RUNTIME_STAMP) ## Regenera las figuras de docs/img/ (comparación rá
 	rm -rf "$(FIGURES_OUT)"
 	$(PY) -m trainer.compare --data data/tiny_spanish.txt --out "$(FIGURES_OUT)" --quick
 	mkdir -p docs/img
-	cp "$(FIGURES_OUT)"/bigrama-gpt.png "$(FIGURES_OUT)"/curvas.png "$(FIGURES_OUT)"/barrido.png docs/img/
+	cp "$(FIGURES_OUT)"/bigrama-gpt.png "$(FIGURES_OUT)"/curvas.png "$(FIGURES_OUT)"/barrido.png \
+		"$(FIGURES_OUT)"/bits-tiempo.png docs/img/
 	$(PY) -m trainer.plot "$(FIGURES_OUT)"/runs/bigrama-*.pt --out docs/img/bigrama.png \
 		--title "El bigrama: 200 pasos con data/tiny_spanish.txt"
 	$(PY) -m trainer.attention --ckpt "$$(ls "$(FIGURES_OUT)"/runs/gpt-????????????.pt)" \
