@@ -57,6 +57,8 @@ def _main(argv: list[str] | None) -> int:
     if not data_path:
         raise DataError("el checkpoint no recuerda su fichero de datos: indica --data.")
     text = read_text(data_path)
+    if tokenizer.unknown_chars(text):  # en cualquier parte del texto, no solo en el split
+        tokenizer.encode(text)  # su TokenizerError dice qué caracteres faltan
     if args.split != "all":
         # Se divide el texto, como al entrenar (con caracteres, igual que dividir los ids).
         train, val = split_text(text)
