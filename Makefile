@@ -41,7 +41,8 @@ opt = $(if $(strip $($(2))),$(1) "$($(2))")
 TRAIN_COMMON = $(strip --model $(MODEL) --checkpoint-dir "$(CHECKPOINT_DIR)" \
 	$(call opt,--data,DATA) $(call opt,--max-steps,MAX_STEPS) $(call opt,--device,DEVICE) \
 	$(call opt,--batch-size,BATCH_SIZE) $(call opt,--block-size,BLOCK_SIZE) \
-	$(call opt,--seed,SEED) $(TRAIN_ARGS))
+	$(call opt,--seed,SEED) $(call opt,--tokenizer,TOKENIZER) \
+	$(call opt,--vocab-size,VOCAB_SIZE) $(TRAIN_ARGS))
 GPT_FLAGS = $(strip $(call opt,--n-embd,N_EMBD) $(call opt,--n-head,N_HEAD) \
 	$(call opt,--n-layer,N_LAYER))
 GENERATE_FLAGS = $(strip $(call opt,--prompt,PROMPT) $(call opt,--max-new-tokens,GEN_TOKENS) \
@@ -60,8 +61,8 @@ help: ## Muestra esta ayuda
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo
 	@echo "Ajustes (en la línea o en .env): MODEL DATA MAX_STEPS DEVICE CHECKPOINT_DIR N_EMBD"
-	@echo "  N_HEAD N_LAYER BATCH_SIZE BLOCK_SIZE SEED TRAIN_ARGS PROMPT GEN_TOKENS TEMPERATURE"
-	@echo "  TOP_K GEN_SEED. Carpeta de checkpoints: checkpoints/\$$MODEL (gpt o bigram)."
+	@echo "  N_HEAD N_LAYER BATCH_SIZE BLOCK_SIZE SEED TOKENIZER VOCAB_SIZE TRAIN_ARGS PROMPT"
+	@echo "  GEN_TOKENS TEMPERATURE TOP_K GEN_SEED. Carpeta de checkpoints: checkpoints/\$$MODEL (gpt o bigram)."
 	@echo "  Vacíos: el valor por defecto del programa ($(PY) -m trainer --help, -m trainer.generate"
 	@echo "  --help; docs/entrenar.md y docs/generar.md)."
 	@echo "Comparación: QUICK=1 (versión corta) COMPARE_OUT COMPARE_ARGS (también en make figures)"
@@ -157,7 +158,7 @@ compare: $(RUNTIME_STAMP) ## Bigrama vs GPT y barrido bloque/capas/cabezas: info
 # en build/figuras/ (con el GPT base como gpt.pt, para el paso 3 de la lección). Los ficheros
 # de docs/img/ los sigue git: solo los cambia make docs-figures, cuando se pide.
 FIGURES_OUT := build/figuras
-DOCS_FIGURES := bigrama-gpt.png curvas.png barrido.png bigrama.png atencion.png
+DOCS_FIGURES := bigrama-gpt.png curvas.png barrido.png bigrama.png atencion.png bits-tiempo.png
 ATTENTION_PROMPT := El niño soñó que la casa
 figures: $(RUNTIME_STAMP) ## Dibuja en build/figuras/ las figuras de docs/aprender.md (~1 min de CPU)
 	rm -rf "$(FIGURES_OUT)"
@@ -261,7 +262,8 @@ COMPOSE = $(DOCKER) compose $(if $(filter cuda cuda:%,$(DEVICE)),-f compose.yaml
 # (gpt por defecto) elige el modelo y la carpeta del volumen: /checkpoints/gpt o /checkpoints/bigram.
 DOCKER_TRAIN_ENV = MODEL="$(MODEL)" DATA="$(DATA)" MAX_STEPS="$(MAX_STEPS)" DEVICE="$(DEVICE)" \
 	N_EMBD="$(N_EMBD)" N_HEAD="$(N_HEAD)" N_LAYER="$(N_LAYER)" BATCH_SIZE="$(BATCH_SIZE)" \
-	BLOCK_SIZE="$(BLOCK_SIZE)" SEED="$(SEED)" TRAIN_ARGS="$(TRAIN_ARGS)" \
+	BLOCK_SIZE="$(BLOCK_SIZE)" SEED="$(SEED)" TOKENIZER="$(TOKENIZER)" \
+	VOCAB_SIZE="$(VOCAB_SIZE)" TRAIN_ARGS="$(TRAIN_ARGS)" \
 	GIT_REVISION="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 # Con CHECKPOINTS_MOUNT=./checkpoints (una carpeta del host) la creamos nosotros: si la creara
 # Docker sería de root y el entrenador, sin privilegios, no podría escribir en ella.

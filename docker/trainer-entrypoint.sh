@@ -25,6 +25,8 @@ add_flag --n-layer "${N_LAYER:-}"
 add_flag --batch-size "${BATCH_SIZE:-}"
 add_flag --block-size "${BLOCK_SIZE:-}"
 add_flag --seed "${SEED:-}"
+add_flag --tokenizer "${TOKENIZER:-}"
+add_flag --vocab-size "${VOCAB_SIZE:-}"
 add_flag --run-name "${RUN_NAME:-}"
 
 # TRAIN_ARGS: flags extra separados por espacios, igual que en el Makefile.

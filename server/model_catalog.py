@@ -32,6 +32,7 @@ from pathlib import Path
 from server.errors import APIError
 from server.model_store import FileKey, LoadedModel, ModelStore, file_key, load_and_validate
 from shared.checkpoints.files import METRICS_SUFFIX, list_checkpoints, load_checkpoint_file
+from shared.checkpoints.models import tokenizer_kind
 from shared.common.errors import LLMError
 from shared.config import MODEL_TYPES
 
@@ -62,6 +63,7 @@ class CatalogEntry:
     step: int
     val_loss: float | None
     run_name: str
+    tokenizer: str = "char"  # char o bpe
 
     @property
     def metrics_path(self) -> Path | None:
@@ -141,6 +143,7 @@ class ModelCatalog:
             created=key[1] // 1_000_000_000,
             model_type=ckpt.model_type,
             step=ckpt.step,
+            tokenizer=tokenizer_kind(ckpt.tokenizer),
             val_loss=ckpt.val_loss,
             run_name=ckpt.run_name,
         )

@@ -26,10 +26,9 @@ from pathlib import Path
 import torch
 
 from shared.checkpoints.files import Checkpoint, list_checkpoints, load_model
-from shared.checkpoints.models import LanguageModel
+from shared.checkpoints.models import LanguageModel, Tokenizer
 from shared.checkpoints.shapes import count_parameters
 from shared.common.errors import LLMError
-from shared.tokenizer import CharTokenizer
 
 log = logging.getLogger("server")
 
@@ -52,7 +51,7 @@ class LoadedModel:
     """Un modelo listo para generar y todo lo que se cuenta de él. No cambia nunca."""
 
     model: LanguageModel
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     checkpoint: Checkpoint
     path: Path
     key: FileKey

@@ -151,21 +151,26 @@ class ModelSummary(BaseModel):
 class Usage(BaseModel):
     prompt_chars: int
     generated_chars: int
+    # max_new_tokens cuenta tokens: con char, los mismos que caracteres; con bpe, menos.
+    prompt_tokens: int
+    generated_tokens: int
 
 
 class Timings(BaseModel):
     total_ms: float
     chars_per_second: float
+    tokens_per_second: float
 
 
 class TopProb(BaseModel):
-    char: str
+    char: str = Field(description="El token como texto visible (con bpe, «·» es un espacio).")
     prob: float
 
 
 class CharStep(BaseModel):
-    text: str
+    text: str = Field(description="El texto que añade este token (con bpe, puede ser vacío).")
     top: list[TopProb]
+    token: str = Field("", description="El token elegido como texto visible.")
 
 
 class GenerateResponse(BaseModel):
@@ -188,6 +193,7 @@ class StreamChunk(BaseModel):
     index: int
     text: str
     top: list[TopProb] | None = None
+    token: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -223,7 +229,11 @@ class ModelDetails(ModelSummary):
 
 class Vocabulary(BaseModel):
     size: int
-    chars: list[str]
+    chars: list[str] = Field(
+        description="Los caracteres del vocabulario (tokenizador char); con bpe, vacía: sus 256 "
+        "bytes codifican cualquier texto."
+    )
+    tokenizer: str = Field("char", description="char (un token por carácter) o bpe.")
 
 
 class Limits(BaseModel):
@@ -282,6 +292,7 @@ class ModelEntry(BaseModel):
     type: str
     step: int
     val_loss: float | None
+    tokenizer: str = Field("char", description="char (un token por carácter) o bpe.")
     loaded: bool = Field(description="Si este worker lo tiene ya en memoria.")
     default: bool = Field(description="Si es el que se usa cuando no se pide ninguno.")
 

@@ -6,34 +6,43 @@ el último carácter (las claves y valores del resto ya están guardados).
 
 El GPT solo admite ``block_size`` posiciones. Cuando el texto las supera, la ventana de
 contexto salta: se queda con la última mitad y sigue creciendo (con caché, se vacía y se vuelve
-a leer esa mitad). La CLI, la API HTTP y el playground generan con el motor de inferencia
+a leer esa mitad).
+
+Con el tokenizador BPE (``shared/bpe_tokenizer.py``) cada paso da un token, que puede ser una
+palabra entera o medio carácter (la «ñ» son dos bytes): ``TextDecoder`` guarda los bytes hasta
+que forman caracteres enteros, así que el texto que sale nunca lleva medio carácter.
+
+La CLI, la API HTTP y el playground generan con el motor de inferencia
 (``shared/engine/batch.py``): la misma cuenta reordenada para ir más rápido, probada igual que este
 bucle (el mismo texto con la misma semilla, ``tests/test_generation.py``).
 """
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 
-from shared.checkpoints.models import LanguageModel
+from shared.checkpoints.models import LanguageModel, Tokenizer
 from shared.kv_cache import KVCache
 from shared.sampling import SamplingParams, make_generator, sample_next_char
-from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT
 
 
 @dataclass(frozen=True)
 class GeneratedChar:
-    text: str
+    """Un paso de la generación: un token y el texto que ya se puede escribir."""
+
+    text: str  # con BPE puede ser "" (medio carácter, esperando) o varios caracteres
     token_id: int
     # La probabilidad con la que se eligió (la de la misma distribución que ``top``).
     prob: float
-    # Los caracteres más probables en este paso (tras temperatura, top-k y top-p).
+    # Los tokens más probables en este paso (tras temperatura, top-k y top-p), como texto visible.
     top: list[tuple[str, float]] = field(default_factory=list)
+    token: str = ""  # el token elegido como texto visible (con caracteres, el propio carácter)
 
 
 @dataclass
@@ -49,10 +58,28 @@ class GenerationResult:
         return len(self.token_ids) / self.seconds if self.seconds > 0 else 0.0
 
 
-def prompt_ids(tokenizer: CharTokenizer, prompt: str, block_size: int) -> list[int]:
+class TextDecoder:
+    """De tokens a texto según se generan, sin escribir nunca medio carácter UTF-8.
+
+    Cada token aporta sus bytes; el decodificador incremental de UTF-8 de la biblioteca estándar
+    devuelve los caracteres ya completos y guarda los bytes de uno a medias hasta que llega el
+    resto. Con ``final`` (el último token) suelta lo que quede: un carácter cortado sale como
+    «�», igual que en ``tokenizer.decode`` de todos los ids. Con caracteres, cada token sale al
+    momento, entero.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, token_id: int, final: bool = False) -> str:
+        return self._utf8.decode(self.tokenizer.token_bytes(token_id), final=final)
+
+
+def prompt_ids(tokenizer: Tokenizer, prompt: str, block_size: int) -> list[int]:
     """El prompt codificado y recortado a ``block_size``. Vacío: un salto de línea."""
     if not prompt:
-        prompt = "\n" if "\n" in tokenizer.stoi else tokenizer.chars[0]
+        prompt = "\n" if not tokenizer.unknown_chars("\n") else tokenizer.decode([0])
     return tokenizer.encode(prompt)[-block_size:]
 
 
@@ -64,31 +91,36 @@ def window_start(n_ids: int, start: int, block_size: int) -> int:
 
 
 def generated_char(
-    tokenizer: CharTokenizer, token_id: int, probs: torch.Tensor, top_probs: int
+    decoder: TextDecoder, token_id: int, probs: torch.Tensor, top_probs: int, final: bool
 ) -> GeneratedChar:
-    """El carácter elegido y, si se piden, los ``top_probs`` candidatos más probables."""
+    """El token elegido, su texto y, si se piden, los ``top_probs`` candidatos más probables."""
+    tokenizer = decoder.tokenizer
     top: list[tuple[str, float]] = []
     if top_probs:
         values, indices = torch.topk(probs, min(top_probs, probs.numel()))
         top = [
-            (tokenizer.chars[int(i)], round(float(v), 6))
+            (tokenizer.token_text(int(i)), round(float(v), 6))
             for v, i in zip(values, indices, strict=True)
         ]
-    return GeneratedChar(tokenizer.chars[token_id], token_id, float(probs[token_id]), top)
+    text = decoder.feed(token_id, final)
+    return GeneratedChar(
+        text, token_id, float(probs[token_id]), top, tokenizer.token_text(token_id)
+    )
 
 
 @torch.inference_mode()
 def reference_generate(
-    model: LanguageModel, tokenizer: CharTokenizer, prompt: str, params: SamplingParams
+    model: LanguageModel, tokenizer: Tokenizer, prompt: str, params: SamplingParams
 ) -> Iterator[GeneratedChar]:
-    """Genera ``params.max_new_tokens`` caracteres, uno a uno, con el modelo tal cual."""
+    """Genera ``params.max_new_tokens`` tokens, uno a uno, con el modelo tal cual."""
     device = next(model.parameters()).device
     model.eval()
     ids = prompt_ids(tokenizer, prompt, model.block_size)
     start = 0  # la ventana de contexto es ids[start:]
     generator = make_generator(params.seed)
+    decoder = TextDecoder(tokenizer)
     cache: KVCache | None = None
-    for _ in range(params.max_new_tokens):
+    for n in range(params.max_new_tokens):
         if cache is not None:
             new = ids[-1:]  # el resto de la ventana ya está en la caché
         else:
@@ -102,7 +134,8 @@ def reference_generate(
         new_start = window_start(len(ids), start, model.block_size)
         if new_start != start:  # la ventana ha saltado: se vuelve a leer desde su principio
             start, cache = new_start, None
-        yield generated_char(tokenizer, token_id, probs, params.top_probs)
+        last = n == params.max_new_tokens - 1
+        yield generated_char(decoder, token_id, probs, params.top_probs, last)
 
 
 def collect(chars: Iterator[GeneratedChar], prompt: str) -> GenerationResult:

@@ -61,6 +61,14 @@ class CharTokenizer:
         except IndexError as exc:
             raise TokenizerError("id de token fuera del vocabulario.") from exc
 
+    def token_text(self, token_id: int) -> str:
+        """Un token como texto: aquí, su carácter (el tokenizador BPE hace visibles los suyos)."""
+        return self.chars[token_id]
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """Los bytes UTF-8 de un token: con caracteres, siempre un carácter entero."""
+        return self.chars[token_id].encode("utf-8")
+
     def to_dict(self) -> dict[str, Any]:
         return {"type": "char", "chars": list(self.chars)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -16,7 +17,7 @@ from matplotlib.image import imread
 
 from tests.helpers.cli import ROOT, SUBPROCESS_ENV, run_module, tiny_text
 from trainer.compare.plan import FULL, QUICK, build_plan, settings_for
-from trainer.compare.runs import run_key
+from trainer.compare.runs import CACHE_FORMAT, NOT_IN_KEY, run_key
 
 RUNS = [spec.name for spec in build_plan()]
 # Lo más corto que sigue siendo la orden real: pocos pasos y muestras breves.
@@ -52,19 +53,24 @@ def test_quick_compare_writes_every_file(report):
     assert imread(out / "bigrama-gpt.png").shape == (450, 800, 4)
     summary = load_summary(out)
     assert summary["complete"] and summary["quick"]
-    assert summary["counts"] == {"planned": 7, "trained": 7, "reused": 0, "missing": 0}
+    assert summary["counts"] == {"planned": 10, "trained": 10, "reused": 0, "missing": 0}
     assert [r["name"] for r in summary["runs"]] == RUNS
     for run in summary["runs"]:
         assert run["steps"] == 8 and run["params"] > 0 and run["reused"] is False
         assert math.isfinite(run["val_loss"]) and run["val_loss"] > 0
-        assert run["bits_per_char"] == pytest.approx(run["val_loss"] / math.log(2))
+        # Bits por carácter de texto: la pérdida por token entre los caracteres de cada token.
+        per_char = run["val_loss"] / run["chars_per_token"] / math.log(2)
+        assert run["bits_per_char"] == pytest.approx(per_char)
+        assert (run["chars_per_token"] == 1) == (run["tokenizer"] == "char")
         assert run["seconds"] > 0 and run["tokens_per_second"] > 0
         for key in ("checkpoint", "metrics", "curve", "log"):
             assert (out / run[key]).is_file(), run[key]
         assert imread(out / run["curve"]).shape == (450, 800, 4)  # la curva del entrenador
         grid = {(s["temperature"], s["top_k"]) for s in run["samples"]}
         assert grid == {(t, k) for t in QUICK.temperatures for k in QUICK.top_ks}
-        assert all(len(s["text"]) == 20 and s["seed"] == 1337 for s in run["samples"])
+        assert all(s["max_new_tokens"] == 20 and s["seed"] == 1337 for s in run["samples"])
+        if run["tokenizer"] == "char":  # un token por carácter; con BPE, más caracteres
+            assert all(len(s["text"]) == 20 for s in run["samples"])
     by_name = {r["name"]: r for r in summary["runs"]}
     assert by_name["gpt-bloque8"]["block_size"] == 8 and by_name["gpt-capas4"]["n_layer"] == 4
     sweeps = {s["setting"]: [p["value"] for p in s["points"]] for s in summary["sweeps"]}
@@ -98,7 +104,7 @@ def test_the_page_links_every_figure(report):
     page = (out / "informe.html").read_text(encoding="utf-8")
     links = set(re.findall(r'(?:src|href)="([^"]+)"', page))
     pngs = {p.relative_to(out).as_posix() for p in out.rglob("*.png")}
-    assert len(pngs) == 3 + len(RUNS)
+    assert len(pngs) == 4 + len(RUNS)
     assert pngs <= links, pngs - links
     assert all((out / link).is_file() for link in links)  # ningún enlace roto
 
@@ -122,10 +128,54 @@ def test_a_second_run_reuses_everything(report):
     stdout = compare(data, out).stdout
     assert stdout.count("reutilizada") == len(RUNS) and "entrenando" not in stdout
     summary = load_summary(out)
-    assert summary["counts"] == {"planned": 7, "trained": 0, "reused": 7, "missing": 0}
+    assert summary["counts"] == {"planned": 10, "trained": 0, "reused": 10, "missing": 0}
     assert all(r["reused"] for r in summary["runs"])
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.pt")}
     assert after == before  # ningún checkpoint se reescribió
+
+
+def test_bpe_rows_same_gpt_same_steps_and_their_figures(report):
+    _, out, _ = report
+    summary = load_summary(out)
+    by_name = {r["name"]: r for r in summary["runs"]}
+    seed = by_name["gpt"]
+    for size in (256, 512, 1024):
+        bpe = by_name[f"gpt-bpe{size}"]
+        assert bpe["tokenizer"] == "bpe" and bpe["vocab_size"] <= size
+        same = ("steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd")
+        assert all(bpe[k] == seed[k] for k in same)
+    assert by_name["gpt-bpe256"]["vocab_size"] == 256  # solo bytes: la «ñ» son dos tokens
+    assert by_name["gpt-bpe256"]["chars_per_token"] < 1 < by_name["gpt-bpe512"]["chars_per_token"]
+    assert imread(out / "bits-tiempo.png").shape == (450, 800, 4)
+    rows = {t["run"]: t for t in summary["tokenizers"]["rows"]}
+    assert set(rows) == {"gpt", "gpt-bpe256", "gpt-bpe512", "gpt-bpe1024"}
+    sentence = summary["tokenizers"]["sentence"]
+    assert "".join(rows["gpt"]["sentence_tokens"]).replace("·", " ") == sentence
+    assert len(rows["gpt-bpe512"]["sentence_tokens"]) < len(sentence)
+    for t in rows.values():
+        assert t["chars_per_block"] == pytest.approx(t["chars_per_token"] * seed["block_size"])
+        assert 0 < t["embedding_share"] < 1
+    assert rows["gpt"]["embedding_share"] < rows["gpt-bpe512"]["embedding_share"]
+    md = (out / "informe.md").read_text(encoding="utf-8")
+    assert "## Caracteres frente a BPE" in md and "bits-tiempo.png" in md
+
+
+def test_character_runs_keep_their_cache_key(tmp_path):
+    """--tokenizer y --vocab-size no cambian la clave de lo que ya se entrenaba con caracteres."""
+    spec = build_plan()[1]
+    settings = settings_for(spec, FULL, "a.txt", "auto", 1337, str(tmp_path))
+    before = {k: v for k, v in settings.to_dict().items() if k not in ("tokenizer", "vocab_size")}
+    assert run_key(settings, "sha-a") == legacy_key(before, "sha-a")
+    settings.vocab_size = 999
+    assert run_key(settings, "sha-a") == legacy_key(before, "sha-a")
+
+
+def legacy_key(settings: dict, sha: str) -> str:
+    relevant = {k: v for k, v in settings.items() if k not in NOT_IN_KEY}
+    payload = json.dumps(
+        {"format": CACHE_FORMAT, "settings": relevant, "data": sha}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
 
 
 def test_the_key_covers_settings_and_data_bytes(tmp_path):
@@ -180,10 +230,10 @@ def test_ctrl_c_keeps_what_is_finished(tmp_path):
     stdout, stderr = interrupt_when(start_compare(data, out), marker)
     assert "bigrama: entrenada ahora" in stdout
     assert "señal SIGINT recibida" in stderr and "Traceback" not in stderr
-    assert "Interrumpida: 1 de 7 ejecuciones terminadas" in stdout
+    assert f"Interrumpida: 1 de {len(RUNS)} ejecuciones terminadas" in stdout
     summary = load_summary(out)
     assert summary["complete"] is False
-    assert summary["counts"] == {"planned": 7, "trained": 1, "reused": 0, "missing": 6}
+    assert summary["counts"] == {"planned": 10, "trained": 1, "reused": 0, "missing": 9}
     assert [r["name"] for r in summary["runs"]] == ["bigrama"]
     assert imread(out / summary["runs"][0]["curve"]).shape == (450, 800, 4)
     assert "Comparación interrumpida" in (out / "informe.html").read_text(encoding="utf-8")
@@ -193,7 +243,7 @@ def test_ctrl_c_keeps_what_is_finished(tmp_path):
     # La misma orden otra vez: el bigrama terminado no se vuelve a entrenar.
     stdout, _ = interrupt_when(start_compare(data, out), marker)
     assert "bigrama: reutilizada" in stdout and "bigrama: entrenando" not in stdout
-    assert load_summary(out)["counts"] == {"planned": 7, "trained": 0, "reused": 1, "missing": 6}
+    assert load_summary(out)["counts"] == {"planned": 10, "trained": 0, "reused": 1, "missing": 9}
 
 
 def test_bad_input_is_a_clean_error_before_training(tmp_path):

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from shared.checkpoints.files import load_model
+from shared.checkpoints.models import tokenizer_kind
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.device import resolve_device
 from shared.common.errors import LLMError
@@ -114,7 +115,8 @@ def _main(argv: list[str] | None) -> int:
         ) from exc
     print(
         f"Mapa de atención ({amap.n_layer} capas × {amap.n_head} cabezas, "
-        f"{len(amap.chars)} caracteres): {out}"
+        f"{len(amap.chars)} {'caracteres' if tokenizer_kind(tokenizer) == 'char' else 'tokens'}"
+        f"): {out}"
     )
     return 0
 

@@ -97,6 +97,10 @@ def eval_line(step: int, max_steps: int, losses: dict[str, float], tokens_per_se
     )
 
 
+def token_unit(s: TrainSettings) -> str:
+    return "tokens BPE" if s.tokenizer == "bpe" else "caracteres"
+
+
 def start_lines(
     s: TrainSettings,
     params: int,
@@ -111,7 +115,7 @@ def start_lines(
     """Las líneas del registro al empezar: qué se entrena, dónde se guarda y cómo se calcula."""
     lines = [
         f"Entrenando '{s.model}' ({fmt_int(params)} parámetros) en "
-        f"{device} con '{s.data}' ({fmt_int(len(data.train))} caracteres de "
+        f"{device} con '{s.data}' ({fmt_int(len(data.train))} {token_unit(s)} de "
         f"entrenamiento, {fmt_int(len(data.val))} de validación, vocabulario de "
         f"{data.tokenizer.vocab_size}).",
         f"Checkpoints en {ckpt_path} (cada {fmt_int(s.eval_interval)} pasos y al terminar).",
@@ -142,7 +146,13 @@ def print_summary(result: TrainResult, model: str) -> None:
         return
     val = fmt_float(result.val_loss, 4) if result.val_loss is not None else "?"
     print("Resumen del entrenamiento")
-    print(f"  pérdida de validación exacta: {val} nats/carácter")
+    if result.chars_per_token is not None and result.chars_per_token != 1:
+        # BPE: la pérdida es por token; los bits por carácter se comparan con los de caracteres.
+        print(f"  pérdida de validación exacta: {val} nats/token")
+        print(f"  bits por carácter: {fmt_float(result.bits_per_char or 0, 4)}")
+        print(f"  caracteres por token: {fmt_float(result.chars_per_token)}")
+    else:
+        print(f"  pérdida de validación exacta: {val} nats/carácter")
     print(f"  pasos: {fmt_int(result.step)}")
     print(f"  tiempo: {int(minutes)} min {fmt_float(seconds, 1)} s")
     print(f"  velocidad: {fmt_int(result.tokens_per_second)} tokens/s")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from shared.bpe_tokenizer import BPETokenizer
+from shared.checkpoints.models import Tokenizer
 from shared.common.errors import DataError
 from shared.tokenizer import CharTokenizer
 
@@ -41,6 +43,23 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def split_text(text: str, val_fraction: float = VAL_FRACTION) -> tuple[str, str]:
+    """La misma división sobre el texto: con caracteres da los mismos ids que ``split_ids``."""
+    n = int(len(text) * (1 - val_fraction))
+    return text[:n], text[n:]
+
+
+def build_tokenizer(kind: str, text: str, vocab_size: int) -> Tokenizer:
+    """El tokenizador de un entrenamiento nuevo.
+
+    Caracteres: los de todo el texto (como siempre). BPE: las fusiones se aprenden solo del
+    split de entrenamiento, para que la validación mida texto que el tokenizador no ha visto.
+    """
+    if kind == "bpe":
+        return BPETokenizer.train(split_text(text)[0], vocab_size)
+    return CharTokenizer.from_text(text)
+
+
 def split_ids(ids: torch.Tensor, val_fraction: float = VAL_FRACTION) -> tuple[torch.Tensor, ...]:
     """División determinista: el primer 90 % para entrenar y el último 10 % para validar."""
     n = int(len(ids) * (1 - val_fraction))
@@ -51,28 +70,43 @@ def split_ids(ids: torch.Tensor, val_fraction: float = VAL_FRACTION) -> tuple[to
 class TextDataset:
     """El corpus entero como un tensor de ids; los lotes se sacan por indexación."""
 
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     train: torch.Tensor
     val: torch.Tensor
     sha256: str
     path: str
+    # Los caracteres de validación que se predicen (todos menos el primer token): con ellos,
+    # la pérdida por token se convierte en bits por carácter (trainer/loss_measurement.py).
+    val_chars: int = 0
 
     @classmethod
     def from_file(
-        cls, path: str | Path, block_size: int, tokenizer: CharTokenizer | None = None
+        cls,
+        path: str | Path,
+        block_size: int,
+        tokenizer: Tokenizer | None = None,
+        kind: str = "char",
+        vocab_size: int = 0,
     ) -> TextDataset:
+        """El texto tokenizado con ``tokenizer`` (al reanudar) o con uno nuevo de tipo ``kind``.
+
+        Se divide el texto y luego se codifica cada parte: un token BPE nunca cruza la frontera
+        entre entrenamiento y validación (con caracteres es lo mismo que dividir los ids)."""
         text = read_text(path)
-        tokenizer = tokenizer or CharTokenizer.from_text(text)
-        ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
-        train, val = split_ids(ids)
+        tokenizer = tokenizer or build_tokenizer(kind, text, vocab_size)
+        train_text, val_text = split_text(text)
+        train = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
+        val = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
         needed = block_size + 2
         if len(val) < needed:
+            unit = "caracteres" if isinstance(tokenizer, CharTokenizer) else "tokens"
             raise DataError(
-                f"el texto de '{path}' es demasiado corto: tiene {len(ids)} caracteres y la "
-                f"validación (10 %) necesita al menos {needed} con block_size={block_size}. "
-                f"Usa un texto de al menos {needed * 10} caracteres o un --block-size menor."
+                f"el texto de '{path}' es demasiado corto: tiene {len(train) + len(val)} {unit} "
+                f"y la validación (10 %) necesita al menos {needed} con block_size={block_size}. "
+                f"Usa un texto de al menos {needed * 10} {unit} o un --block-size menor."
             )
-        return cls(tokenizer, train, val, sha256_text(text), str(path))
+        val_chars = len(val_text) - len(tokenizer.decode(val[:1].tolist()))
+        return cls(tokenizer, train, val, sha256_text(text), str(path), val_chars)
 
     def split(self, name: str) -> torch.Tensor:
         return self.train if name == "train" else self.val

@@ -9,13 +9,14 @@ import sys
 import torch
 
 from shared.checkpoints.files import load_model
+from shared.checkpoints.models import tokenizer_kind
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.device import resolve_device
 from shared.common.errors import DataError
 from shared.common.spanish_numbers import fmt_float, fmt_int
-from trainer.data import read_text, split_ids
+from trainer.data import read_text, split_text
 from trainer.errors import run_cli, warn_skipped_checkpoint
-from trainer.loss_measurement import evaluate_ids
+from trainer.loss_measurement import evaluate_ids, predicted_chars
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +56,17 @@ def _main(argv: list[str] | None) -> int:
     data_path = args.data or ckpt.data_path
     if not data_path:
         raise DataError("el checkpoint no recuerda su fichero de datos: indica --data.")
-    ids = torch.tensor(tokenizer.encode(read_text(data_path)), dtype=torch.long)
+    text = read_text(data_path)
+    if tokenizer.unknown_chars(text):  # en cualquier parte del texto, no solo en el split
+        tokenizer.encode(text)  # su TokenizerError dice qué caracteres faltan
     if args.split != "all":
-        train, val = split_ids(ids)
-        ids = val if args.split == "val" else train
+        # Se divide el texto, como al entrenar (con caracteres, igual que dividir los ids).
+        train, val = split_text(text)
+        text = val if args.split == "val" else train
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     if len(ids) < 2:
         raise DataError(f"'{data_path}' es demasiado corto para evaluar (split {args.split}).")
-    result = evaluate_ids(model, ids, device)
+    result = evaluate_ids(model, ids, device, chars=predicted_chars(tokenizer, text, ids))
     if args.json:
         print(
             json.dumps(
@@ -70,6 +75,9 @@ def _main(argv: list[str] | None) -> int:
                     "bits_per_char": result.bits_per_char,
                     "perplexity": result.perplexity,
                     "chars": result.chars,
+                    "tokens": result.tokens,
+                    "chars_per_token": result.chars_per_token,
+                    "tokenizer": tokenizer_kind(tokenizer),
                     "split": args.split,
                     "data": str(data_path),
                     "checkpoint": str(args.ckpt),
@@ -80,10 +88,17 @@ def _main(argv: list[str] | None) -> int:
             )
         )
     else:
-        print(
-            f"pérdida: {fmt_float(result.loss, 4)} nats/carácter "
-            f"({fmt_float(result.bits_per_char, 4)} bits/carácter)"
-        )
+        if tokenizer_kind(tokenizer) == "char":
+            print(
+                f"pérdida: {fmt_float(result.loss, 4)} nats/carácter "
+                f"({fmt_float(result.bits_per_char, 4)} bits/carácter)"
+            )
+        else:
+            print(
+                f"pérdida: {fmt_float(result.loss, 4)} nats/token; "
+                f"{fmt_float(result.bits_per_char, 4)} bits/carácter "
+                f"({fmt_float(result.chars_per_token)} caracteres por token)"
+            )
         print(f"perplejidad: {fmt_float(result.perplexity)}")
         print(f"caracteres evaluados: {fmt_int(result.chars)} (split {args.split} de {data_path})")
     return 0

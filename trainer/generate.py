@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prompt", metavar="TEXTO", default="", help="texto inicial (vacío = un salto de línea)"
     )
-    p.add_argument("--max-new-tokens", type=int, default=300, help="caracteres a generar")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=300,
+        help="tokens a generar (con el tokenizador char, caracteres)",
+    )
     p.add_argument(
         "--temperature",
         type=float,

@@ -51,6 +51,9 @@ class TrainResult:
     seconds: float
     tokens_per_second: float
     interrupted: bool
+    # De la evaluación exacta final (None si se interrumpió): comparables entre tokenizadores.
+    bits_per_char: float | None = None
+    chars_per_token: float | None = None
 
 
 class Trainer:
@@ -273,16 +276,21 @@ class Trainer:
             # Pérdida exacta al final, sobre todo el split de validación.
             bar.set_description_str(FINAL_EVALUATION)
             with autocast_context(self.device, self.dtype):
-                exact = evaluate_ids(self.model, self.data.val, self.device)
+                exact = evaluate_ids(
+                    self.model, self.data.val, self.device, chars=self.data.val_chars
+                )
             self.last_val = exact.loss
         bar.close()
         path = self._save(step)
         if self.dist.is_main:
             self.metrics.write(step=step, val_loss_exact=round(exact.loss, 5), final=True)
         distributed.barrier(self.dist)
-        return TrainResult(
-            path, step, self.last_train, self.last_val, time.perf_counter() - t_start, tps, False
-        )
+        seconds = time.perf_counter() - t_start
+        result = TrainResult(path, step, self.last_train, self.last_val, seconds, tps, False)
+        if self.dist.is_main:
+            result.bits_per_char = exact.bits_per_char
+            result.chars_per_token = exact.chars_per_token
+        return result
 
     def timed_steps(self, steps: int) -> Iterator[tuple[float, float]]:
         """Prepara el entrenamiento y da ``steps`` pasos sin evaluar ni guardar.

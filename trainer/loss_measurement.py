@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from shared.checkpoints.models import LanguageModel
+from shared.checkpoints.models import LanguageModel, Tokenizer
 from trainer.data import get_batch
 
 EVAL_SEED_OFFSET = 10_007  # los lotes de evaluación usan su propio generador
@@ -46,31 +47,55 @@ def estimate_loss(
 
 @dataclass(frozen=True)
 class EvalResult:
-    loss: float  # nats por carácter
-    chars: int  # cuántos caracteres se predijeron
+    loss: float  # nats por token (con el tokenizador de caracteres, por carácter)
+    tokens: int  # cuántos tokens se predijeron
+    chars: int  # cuántos caracteres de texto son esos tokens (con caracteres, los mismos)
 
     @property
     def bits_per_char(self) -> float:
-        return self.loss / math.log(2)
+        """La pérdida por carácter de texto, no por token: comparable entre tokenizadores.
+
+        Un token BPE lleva varios caracteres: la pérdida total (nats por token × tokens)
+        repartida entre los caracteres que cubren."""
+        if not self.chars:
+            return float("nan")
+        return self.loss * self.tokens / self.chars / math.log(2)
+
+    @property
+    def chars_per_token(self) -> float:
+        return self.chars / self.tokens if self.tokens else float("nan")
 
     @property
     def perplexity(self) -> float:
         return math.exp(self.loss)
 
 
+def predicted_chars(tokenizer: Tokenizer, text: str, ids: Sequence[int] | torch.Tensor) -> int:
+    """Los caracteres de ``text`` que predicen sus tokens ``ids``: todos menos los del primero,
+    que no se predice (con caracteres, ``len(ids) - 1``)."""
+    if len(ids) < 2:
+        return 0
+    return len(text) - len(tokenizer.decode([int(ids[0])]))
+
+
 @torch.no_grad()
 def evaluate_ids(
-    model: LanguageModel, ids: torch.Tensor, device: torch.device, batch_size: int = 32
+    model: LanguageModel,
+    ids: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 32,
+    chars: int | None = None,
 ) -> EvalResult:
     """Pérdida exacta sobre todo ``ids``: ventanas consecutivas de ``block_size`` sin solape.
 
-    Cada carácter (salvo el primero) se predice exactamente una vez.
+    Cada token (salvo el primero) se predice exactamente una vez. ``chars``: los caracteres
+    que cubren esos tokens (``predicted_chars``); por defecto, uno por token.
     """
     model.eval()
     block = model.block_size
     n_targets = len(ids) - 1
     if n_targets < 1:
-        return EvalResult(float("nan"), 0)
+        return EvalResult(float("nan"), 0, 0)
     total = 0.0
     starts = list(range(0, n_targets, block))
     for i in range(0, len(starts), batch_size):
@@ -89,4 +114,4 @@ def evaluate_ids(
                 logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum"
             )
             total += float(loss)
-    return EvalResult(total / n_targets, n_targets)
+    return EvalResult(total / n_targets, n_targets, n_targets if chars is None else chars)

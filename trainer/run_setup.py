@@ -29,7 +29,7 @@ def load_data_and_model(
     """El texto (con el tokenizador del checkpoint, al reanudar) y el modelo, en modo train."""
     torch.manual_seed(s.seed)  # los pesos iniciales: iguales en todos los ranks
     tokenizer = resume.checkpoint.tokenizer if resume else None
-    data = TextDataset.from_file(s.data, s.block_size, tokenizer)
+    data = TextDataset.from_file(s.data, s.block_size, tokenizer, s.tokenizer, s.vocab_size)
     if resume:
         config = resume.checkpoint.config
     else:

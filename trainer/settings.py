@@ -37,6 +37,14 @@ DEFAULT_SEED = 1337
 # caracteres.
 DEFAULT_LR = {"bigram": 1e-1, "gpt": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"bigram": 0.0, "gpt": 0.1}
+# Los tokenizadores de --tokenizer: un token por carácter (la lección) o BPE de bytes (el paso
+# siguiente, shared/bpe_tokenizer.py).
+TOKENIZERS = ("char", "bpe")
+# Vocabulario BPE por defecto: los 256 bytes y 256 fusiones. Con un texto pequeño como
+# data/tiny_spanish.txt (170 KB) ya da unos 2 caracteres por token; con más fusiones cada token
+# sale pocas veces en el entrenamiento (medido en docs/aprender.md, «Más allá de los caracteres»).
+DEFAULT_BPE_VOCAB_SIZE = 512
+MAX_BPE_VOCAB_SIZE = 65_536
 
 
 def model_default(name: str) -> Any:
@@ -87,6 +95,19 @@ class TrainSettings:
     )
     batch_size: int = option(DEFAULT_BATCH_SIZE, "secuencias por lote", env="BATCH_SIZE")
     block_size: int = option(model_default("block_size"), "longitud del contexto", env="BLOCK_SIZE")
+    tokenizer: str = option(
+        "char",
+        "cómo se parte el texto: char = un token por carácter; bpe = bytes y fusiones aprendidas "
+        "del split de entrenamiento",
+        choices=TOKENIZERS,
+        env="TOKENIZER",
+    )
+    vocab_size: int = option(
+        DEFAULT_BPE_VOCAB_SIZE,
+        "tokens del vocabulario BPE (256 bytes + fusiones); con char, el vocabulario son los "
+        "caracteres del texto y esto no se usa",
+        env="VOCAB_SIZE",
+    )
     lr: float | None = option(
         None,
         "tasa de aprendizaje máxima",
@@ -180,6 +201,15 @@ class TrainSettings:
             value = getattr(self, name)
             if value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} debe ser positivo ({value}).")
+        if self.tokenizer not in TOKENIZERS:
+            raise ConfigError(
+                f"tokenizador desconocido '{self.tokenizer}'; opciones: {', '.join(TOKENIZERS)}."
+            )
+        if self.tokenizer == "bpe" and not 256 <= self.vocab_size <= MAX_BPE_VOCAB_SIZE:
+            raise ConfigError(
+                f"--vocab-size debe estar entre 256 (los bytes) y {MAX_BPE_VOCAB_SIZE} "
+                f"({self.vocab_size})."
+            )
         if self.grad_accum <= 0:
             raise ConfigError(f"--grad-accum debe ser positivo ({self.grad_accum}).")
         for name in ("lr", "weight_decay", "grad_clip"):

@@ -18,6 +18,7 @@ from server.requests import check_vocabulary, model_summary
 from server.schemas import AttentionRequest, AttentionResponse
 from server.state import require_model, state
 from server.validation import read_request
+from shared.checkpoints.models import tokenizer_kind
 from shared.engine.attention_map import attention_map
 
 bp = Blueprint("attention", __name__)
@@ -42,7 +43,9 @@ def attention() -> Response:
             422, "el prompt está vacío: hace falta al menos un carácter.", param="prompt"
         )
     cap = st.settings.max_attention_chars
-    limit = min(cap, loaded.block_size)
+    # Con caracteres, el block_size también cuenta caracteres; con BPE cuenta tokens (abajo).
+    is_bpe = tokenizer_kind(loaded.tokenizer) == "bpe"
+    limit = cap if is_bpe else min(cap, loaded.block_size)
     if len(req.prompt) > limit:
         raise APIError(
             422,
@@ -52,6 +55,14 @@ def attention() -> Response:
             param="prompt",
         )
     check_vocabulary(req.prompt, loaded)
+    n_tokens = len(loaded.tokenizer.encode(req.prompt))
+    if n_tokens > loaded.block_size:
+        raise APIError(
+            422,
+            f"el prompt tiene {n_tokens} tokens y el modelo solo mira {loaded.block_size} "
+            "(block_size): acórtalo.",
+            param="prompt",
+        )
     # Se calcula sobre una copia: record_weights es un estado del módulo, y otra petición puede
     # estar generando a la vez con el mismo modelo (sus pasadas pisarían los pesos guardados).
     with st.service.reserve():

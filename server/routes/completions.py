@@ -208,6 +208,8 @@ def _stream(
             if run.start:
                 yield chunk(job.index, run.start, None, run.start_logprobs())
             for char in run.pieces:
+                if not char.text:  # medio carácter BPE: nada que enviar todavía
+                    continue
                 lp = generated_logprobs([char], offset) if run.logprobs else None
                 offset += len(char.text)
                 yield chunk(job.index, char.text, None, lp)

@@ -51,17 +51,26 @@ def _final(
     finish_reason: str,
 ) -> dict[str, Any]:
     text = "".join(c.text for c in chars)
+    # Un paso por token: con caracteres, tantos como caracteres; con BPE, menos.
     body = GenerateResponse(
         text=text,
         model=model_summary(loaded),
-        usage=Usage(prompt_chars=len(req.prompt), generated_chars=len(chars)),
+        usage=Usage(
+            prompt_chars=len(req.prompt),
+            generated_chars=len(text),
+            prompt_tokens=len(loaded.tokenizer.encode(req.prompt)),
+            generated_tokens=len(chars),
+        ),
         timings=Timings(
             total_ms=round(secs * 1000, 3),
-            chars_per_second=round(len(chars) / secs, 1) if secs > 0 else 0.0,
+            chars_per_second=round(len(text) / secs, 1) if secs > 0 else 0.0,
+            tokens_per_second=round(len(chars) / secs, 1) if secs > 0 else 0.0,
         ),
         seed=seed,
         finish_reason=finish_reason,
-        chars=[CharStep(text=c.text, top=_top(c)) for c in chars] if req.top_probs else None,
+        chars=[CharStep(text=c.text, top=_top(c), token=c.token) for c in chars]
+        if req.top_probs
+        else None,
     )
     data = body.model_dump()
     if (
@@ -124,6 +133,7 @@ def _stream_events(
             chunk: dict[str, Any] = {"index": i, "text": char.text}
             if req.top_probs:
                 chunk["top"] = [t.model_dump() for t in _top(char)]
+                chunk["token"] = char.token
             yield event(chunk)
         secs = time.perf_counter() - t0
         assert params.seed is not None

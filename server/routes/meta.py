@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from server import metrics
 from server.auth import authorized
+from server.model_store import LoadedModel
 from server.openapi import build_openapi
 from server.requests import model_summary
 from server.schemas import (
@@ -21,8 +22,18 @@ from server.schemas import (
     Vocabulary,
 )
 from server.state import require_model, state
+from shared.checkpoints.models import tokenizer_kind
+from shared.tokenizer import CharTokenizer
 
 bp = Blueprint("meta", __name__)
+
+
+def vocab_chars(loaded: LoadedModel | None) -> list[str] | None:
+    """Los caracteres que admite el prompt; None si no hay lista (sin modelo, o BPE: sus bytes
+    codifican cualquier texto)."""
+    if loaded is None or not isinstance(loaded.tokenizer, CharTokenizer):
+        return None
+    return loaded.tokenizer.chars
 
 
 @bp.get("/health")
@@ -57,7 +68,11 @@ def info() -> Response:
             parameters=loaded.parameters,
             config=ckpt.config.to_dict(),
         )
-        vocab = Vocabulary(size=loaded.tokenizer.vocab_size, chars=loaded.tokenizer.chars)
+        vocab = Vocabulary(
+            size=loaded.tokenizer.vocab_size,
+            chars=vocab_chars(loaded) or [],
+            tokenizer=tokenizer_kind(loaded.tokenizer),
+        )
         block_size = loaded.block_size
     body = InfoResponse(
         ready=loaded is not None,
@@ -94,7 +109,7 @@ def metrics_text() -> Response:
 def openapi() -> Response:
     st = state()
     loaded = st.store.current()
-    chars = loaded.tokenizer.chars if loaded else None
+    chars = vocab_chars(loaded)
     # Los identificadores de los modelos, solo para quien puede pedir GET /v1/models.
     model_ids = None
     if authorized(st.settings.api_key):
@@ -107,7 +122,7 @@ def openapi() -> Response:
 def docs() -> str:
     st = state()
     loaded = st.store.current()
-    doc = build_openapi(st.settings, loaded.tokenizer.chars if loaded else None)
+    doc = build_openapi(st.settings, vocab_chars(loaded))
     return render_template("docs.html", doc=doc)
 
 

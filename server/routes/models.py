@@ -31,6 +31,7 @@ def list_models() -> Response:
             type=e.model_type,
             step=e.step,
             val_loss=e.val_loss,
+            tokenizer=e.tokenizer,
             loaded=st.catalog.is_loaded(e),
             default=current is not None and current.key == e.key,
         )

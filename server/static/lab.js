@@ -19,7 +19,8 @@ function fillSelect(select, models, preferred, keepChoice = true) {
   for (const m of models) {
     const opt = document.createElement("option");
     opt.value = m.id;
-    opt.textContent = `${m.id} · ${m.type} · paso ${m.step} · val ${formatLoss(m.val_loss)}`;
+    const kind = m.tokenizer === "bpe" ? `${m.type} BPE` : m.type;
+    opt.textContent = `${m.id} · ${kind} · paso ${m.step} · val ${formatLoss(m.val_loss)}`;
     select.append(opt);
   }
   const ids = models.map((m) => m.id);
@@ -75,7 +76,8 @@ async function streamInto(model, body, out, status) {
   for await (const evt of streamEvents(resp)) {
     if (evt.name === "done") {
       const d = evt.data;
-      status.textContent = `${d.usage.generated_chars} caracteres · semilla ${d.seed}`;
+      status.textContent = `${d.usage.generated_chars} caracteres (${d.usage.generated_tokens} `
+        + `tokens) · semilla ${d.seed}`;
       status.dataset.state = "done";
     } else if (evt.name === "error") {
       status.textContent = `Error: ${evt.data.error.message}`;

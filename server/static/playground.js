@@ -146,7 +146,8 @@ function appendChar(chunk, out, textSoFar) {
   if (chunk.top) {
     span.classList.add("clickable");
     span.dataset.top = JSON.stringify(chunk.top);
-    span.dataset.char = chunk.text;
+    // El token elegido tal como lo nombran los candidatos (con BPE, «·» es un espacio).
+    span.dataset.char = chunk.token ?? chunk.text;
     span.dataset.context = textSoFar.slice(-12).replaceAll("\n", "↵");
     span.addEventListener("click", () => showProbs(span));
   }

@@ -39,10 +39,9 @@ from shared.checkpoints.format import (
     Checkpoint,
     checkpoint_from_raw,
 )
-from shared.checkpoints.models import LanguageModel
+from shared.checkpoints.models import LanguageModel, Tokenizer
 from shared.common.errors import CheckpointError
 from shared.common.memory_estimate import format_bytes, memory_limit
-from shared.tokenizer import CharTokenizer
 
 __all__ = [
     "FORMAT_NAME",
@@ -237,7 +236,7 @@ def load_checkpoint(path: str | Path, on_skip: SkipCallback | None = None) -> Ch
 
 def load_model(
     path: str | Path, device: torch.device | str = "cpu", on_skip: SkipCallback | None = None
-) -> tuple[LanguageModel, CharTokenizer, Checkpoint]:
+) -> tuple[LanguageModel, Tokenizer, Checkpoint]:
     """Atajo: checkpoint → (modelo en modo evaluación, tokenizador, metadatos)."""
     ckpt = load_checkpoint(path, on_skip)
     model = ckpt.build_model(device)

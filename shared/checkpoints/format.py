@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from shared.checkpoints.models import LanguageModel, build_model
+from shared.checkpoints.models import TOKENIZER_TYPES, LanguageModel, Tokenizer, build_model
 from shared.checkpoints.shapes import Shape, optimizer_group_shapes, weight_shapes
 from shared.common.errors import CheckpointError, ConfigError, TokenizerError
 from shared.common.memory_estimate import check_fits, estimate_inference
@@ -44,7 +44,7 @@ class Checkpoint:
 
     model_type: str
     config: ModelConfig
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     state_dict: dict[str, torch.Tensor]
     step: int = 0
     train_loss: float | None = None
@@ -276,6 +276,17 @@ def _train_state(value: Any, config: ModelConfig) -> dict[str, Any]:
     return value
 
 
+def tokenizer_from_dict(vocab: Any) -> Tokenizer:
+    """El tokenizador guardado, del tipo que diga (``char`` o ``bpe``), ya comprobado.
+
+    Cada tokenizador valida lo suyo al reconstruirse: caracteres repetidos o sustitutos sueltos;
+    fusiones que no son pares de enteros, que usan tokens que aún no existen o repetidas."""
+    kind = vocab.get("type") if isinstance(vocab, dict) else None
+    if kind not in TOKENIZER_TYPES:
+        raise _Invalid(f"vocab tiene un tipo de tokenizador desconocido {_show(kind)}")
+    return TOKENIZER_TYPES[kind].from_dict(vocab)
+
+
 def checkpoint_from_raw(raw: Any, where: str) -> Checkpoint:
     """Valida el diccionario leído de ``where`` campo a campo y devuelve el ``Checkpoint``."""
     if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
@@ -294,10 +305,11 @@ def checkpoint_from_raw(raw: Any, where: str) -> Checkpoint:
         if not isinstance(config_dict, dict):
             raise _Invalid("falta model_config o no es un diccionario")
         config = config_from_dict(model_type, dict(config_dict))
-        tokenizer = CharTokenizer.from_dict(raw.get("vocab"))
+        tokenizer = tokenizer_from_dict(raw.get("vocab"))
         if tokenizer.vocab_size != config.vocab_size:
+            unit = "caracteres" if isinstance(tokenizer, CharTokenizer) else "tokens"
             raise _Invalid(
-                f"el vocabulario tiene {tokenizer.vocab_size} caracteres pero el modelo "
+                f"el vocabulario tiene {tokenizer.vocab_size} {unit} pero el modelo "
                 f"espera {config.vocab_size}"
             )
         meta = _metadata(raw)

@@ -6,7 +6,9 @@ la atención explícita de ``shared/transformer_model.py`` (la misma que lee el 
 capa guarda su matriz (B, H, T, T) tras el softmax. Luego se apaga otra vez y se sueltan los
 tensores, para que el modelo quede como estaba.
 
-``layers[l][h][i][j]`` es la fracción de atención que la consulta i (el carácter i del texto)
+``chars`` son las etiquetas de los tokens del texto: con caracteres, los caracteres; con BPE,
+cada token como texto visible (``·`` el espacio, ``<0xC3>`` un byte suelto).
+``layers[l][h][i][j]`` es la fracción de atención que la consulta i (el token i del texto)
 da a la clave j, en la cabeza h de la capa l. Cada fila suma 1 y todo lo que está por encima
 de la diagonal (el futuro) vale 0.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from shared.checkpoints.models import LanguageModel
+from shared.checkpoints.models import LanguageModel, Tokenizer
 from shared.common.errors import LLMError
 from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT, CausalSelfAttention
@@ -65,8 +67,8 @@ def attention_weights(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
     return [w for w in found if w is not None]
 
 
-def attention_map(model: LanguageModel, tokenizer: CharTokenizer, prompt: str) -> AttentionMap:
-    """Los pesos de atención de cada capa y cabeza para los caracteres de ``prompt``."""
+def attention_map(model: LanguageModel, tokenizer: Tokenizer, prompt: str) -> AttentionMap:
+    """Los pesos de atención de cada capa y cabeza para los tokens de ``prompt``."""
     if not isinstance(model, GPT):
         raise AttentionMapError(
             "el modelo bigrama no tiene atención: cada carácter solo mira al anterior, a través "
@@ -74,14 +76,19 @@ def attention_map(model: LanguageModel, tokenizer: CharTokenizer, prompt: str) -
         )
     if not prompt:
         raise AttentionMapError("el texto está vacío: hace falta al menos un carácter.")
-    if len(prompt) > model.block_size:
+    if isinstance(tokenizer, CharTokenizer) and len(prompt) > model.block_size:
         raise AttentionMapError(
             f"el texto tiene {len(prompt)} caracteres y el modelo solo mira {model.block_size} "
             "(block_size): acórtalo."
         )
     ids = tokenizer.encode(prompt)  # TokenizerError si hay caracteres desconocidos
+    if len(ids) > model.block_size:
+        raise AttentionMapError(
+            f"el texto tiene {len(ids)} tokens y el modelo solo mira {model.block_size} "
+            "(block_size): acórtalo."
+        )
     device = next(model.parameters()).device
     idx = torch.tensor([ids], dtype=torch.long, device=device)
     weights = attention_weights(model, idx)
     layers = [w[0].float().cpu().tolist() for w in weights]
-    return AttentionMap(chars=list(prompt), layers=layers)
+    return AttentionMap(chars=[tokenizer.token_text(i) for i in ids], layers=layers)

@@ -35,18 +35,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from shared.checkpoints.models import LanguageModel
+from shared.checkpoints.models import LanguageModel, Tokenizer
 from shared.engine.slots import KVSlots
 from shared.generation import (
     GeneratedChar,
     GenerationResult,
+    TextDecoder,
     collect,
     generated_char,
     prompt_ids,
     window_start,
 )
 from shared.sampling import SamplingParams, make_generator, sample_next_char
-from shared.tokenizer import CharTokenizer
 from shared.transformer_model import GPT, Block, CausalSelfAttention
 
 # Los pesos traspuestos (1, entrada, salida) de cada capa, hechos una vez: ``t()`` y
@@ -79,6 +79,7 @@ class Row:
     params: SamplingParams
     generator: torch.Generator
     ids: list[int]
+    decoder: TextDecoder  # guarda los bytes de un carácter a medias (tokens BPE)
     start: int = 0  # la ventana de contexto es ids[start:]
     slot: int | None = None  # su hueco en el almacén de caché (None: sin caché)
     cached: int = 0  # posiciones de la ventana ya en la caché (0: hay que leerla entera)
@@ -93,7 +94,7 @@ class Engine:
     """Las filas que avanzan juntas sobre un modelo. No es seguro entre hilos: un hilo lo usa."""
 
     def __init__(
-        self, model: LanguageModel, tokenizer: CharTokenizer, device: torch.device | None = None
+        self, model: LanguageModel, tokenizer: Tokenizer, device: torch.device | None = None
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -110,7 +111,7 @@ class Engine:
         Un prompt con caracteres que el modelo no conoce da aquí un ``TokenizerError``."""
         ids = prompt_ids(self.tokenizer, prompt, self.model.block_size)
         slot = self.slots.acquire() if self.slots is not None and params.use_cache else None
-        row = Row(params, make_generator(params.seed), ids, slot=slot)
+        row = Row(params, make_generator(params.seed), ids, TextDecoder(self.tokenizer), slot=slot)
         self.rows.append(row)
         return row
 
@@ -149,7 +150,8 @@ class Engine:
             start = window_start(len(row.ids), row.start, self.model.block_size)
             if start != row.start:  # la ventana salta: se vuelve a leer desde su principio
                 row.start, row.cached = start, 0
-            out.append((row, generated_char(self.tokenizer, token_id, probs, row.params.top_probs)))
+            step = generated_char(row.decoder, token_id, probs, row.params.top_probs, row.done)
+            out.append((row, step))
         return out
 
     def _read_window(self, row: Row) -> torch.Tensor:
@@ -269,7 +271,7 @@ def sample_rows(
 
 def stream_generate(
     model: LanguageModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     prompt: str,
     params: SamplingParams,
     device: torch.device | None = None,
@@ -290,7 +292,7 @@ def _chars(engine: Engine, row: Row) -> Iterator[GeneratedChar]:
 
 def generate(
     model: LanguageModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     prompt: str,
     params: SamplingParams,
     device: torch.device | None = None,
@@ -301,7 +303,7 @@ def generate(
 
 def generate_together(
     model: LanguageModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     requests: list[tuple[str, SamplingParams]],
     device: torch.device | None = None,
 ) -> list[str]:

@@ -16,7 +16,7 @@ from shared.common.spanish_numbers import fmt_float
 from shared.sampling import SamplingParams
 from trainer import settings as defaults
 from trainer.cli import StopRequest
-from trainer.compare.figures import curves_for, draw_all_curves, draw_sweeps
+from trainer.compare.figures import curves_for, draw_all_curves, draw_bits_vs_time, draw_sweeps
 from trainer.compare.plan import (
     FULL,
     QUICK,
@@ -30,6 +30,7 @@ from trainer.compare.plan import (
 from trainer.compare.report import sweep_table, write_json, write_pages
 from trainer.compare.runs import RunFiles, data_digest, load_record, run_key, train_run
 from trainer.compare.samples import samples_for, sampling_grid
+from trainer.compare.tokens import SAMPLE_SENTENCE, measurements, time_curve, tokenizer_rows
 from trainer.console import BAR_FORMAT
 from trainer.data import VAL_FRACTION, read_text
 from trainer.errors import OutputDirError, run_cli
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m trainer.compare",
         description="Entrena el bigrama y el mini GPT con las órdenes de la semilla "
         f"({FULL.max_steps} pasos) "
-        "y un barrido (bloque 8/32/128, capas 1/2/4, cabezas 1/4) sobre el mismo texto, y "
+        "y un barrido (bloque 8/32/128, capas 1/2/4, cabezas 1/4) y el mismo GPT con tokens BPE "
+        "(vocabulario 256/512/1024, mismos pasos) sobre el mismo texto, y "
         "escribe un informe: curvas, barrido, tabla (Markdown y JSON), muestras y una página "
         "HTML. Lo ya entrenado con los mismos ajustes y texto se reutiliza; Ctrl-C conserva lo "
         "terminado.",
@@ -122,10 +124,11 @@ def train_all(
             say(f"{spec.label}: interrumpida; se repetirá la próxima vez.")
             break
         trained += 1
+        unit = "token" if settings.tokenizer == "bpe" else "carácter"
         say(
             f"{spec.label}: entrenada ahora; pérdida de validación "
-            f"{fmt_float(record['val_loss'], 3)} nats/carácter "
-            f"({fmt_float(record['bits_per_char'], 2)} bits) "
+            f"{fmt_float(record['val_loss'], 3)} nats/{unit} "
+            f"({fmt_float(record['bits_per_char'], 2)} bits/carácter) "
             f"en {fmt_float(record['seconds'], 1)} s."
         )
         done.append((spec, files, record, False))
@@ -145,6 +148,10 @@ def run_row(
         "reused": reused,
         **{k: s[k] for k in ("block_size", "n_layer", "n_head", "n_embd", "batch_size")},
         **{k: record[k] for k in ("steps", "params", "train_loss", "val_loss", "bits_per_char")},
+        # Registros de antes de --tokenizer: todos de caracteres.
+        "tokenizer": record.get("tokenizer", "char"),
+        "vocab_size": record.get("vocab_size"),
+        "chars_per_token": record.get("chars_per_token", 1.0),
         "seconds": record["seconds"],
         "tokens_per_second": record["tokens_per_second"],
         "checkpoint": rel + record["checkpoint"],
@@ -157,13 +164,18 @@ def run_row(
 
 def draw_figures(rows: list[dict], by_name: dict[str, dict], out: Path) -> None:
     try:
-        curves = curves_for([(r["label"], out / r["metrics"]) for r in rows])
+        # Las curvas en nats por carácter: solo las de caracteres (las de BPE son por token y
+        # tienen su propia figura, en bits por carácter).
+        chars = [r for r in rows if r["tokenizer"] == "char"]
+        curves = curves_for([(r["label"], out / r["metrics"]) for r in chars])
         draw_all_curves(curves, out / "curvas.png")
         # El primer consejo: el bigrama frente al GPT, solos en una figura.
-        first_two = [c for c, r in zip(curves, rows, strict=True) if r["name"] in FIRST_TWO]
+        first_two = [c for c, r in zip(curves, chars, strict=True) if r["name"] in FIRST_TWO]
         draw_curves(first_two, out / "bigrama-gpt.png", "El bigrama frente al GPT")
         bigram = by_name["bigrama"]["val_loss"] if "bigrama" in by_name else None
         draw_sweeps(SWEEPS, by_name, bigram, out / "barrido.png")
+        series = [(r["label"], *time_curve(r, out)) for r in tokenizer_rows(rows)]
+        draw_bits_vs_time(series, out / "bits-tiempo.png")
     except ImportError as exc:
         raise PlotError("hace falta matplotlib (make install lo instala).") from exc
 
@@ -245,10 +257,12 @@ def _main(argv: list[str] | None) -> int:
         },
         "runs": rows,
         "sweeps": sweep_table(SWEEPS, by_name),
+        "tokenizers": {"sentence": SAMPLE_SENTENCE, "rows": measurements(rows, out)},
         "figures": {
             "bigram_vs_gpt": "bigrama-gpt.png",
             "curves": "curvas.png",
             "sweeps": "barrido.png",
+            "bits_vs_time": "bits-tiempo.png",
         },
     }
     write_json(summary, out)

@@ -67,6 +67,24 @@ def draw_sweeps(
     return save_figure(fig, out)
 
 
+def draw_bits_vs_time(series: list[tuple[str, list[float], list[float]]], out: Path) -> Path:
+    """Bits por carácter de validación frente a los segundos de entrenamiento: caracteres y
+    BPE con la misma vara (la pérdida por token no se puede comparar entre tokenizadores)."""
+    fig = new_figure((8.0, 4.5))
+    ax = fig.add_subplot()
+    for i, (label, xs, ys) in enumerate(series):
+        ax.plot(xs, ys, marker="o", ms=3, color=f"C{i % 10}", label=label)
+        if xs:
+            ax.plot([xs[-1]], [ys[-1]], marker="*", ms=10, ls="none", color=f"C{i % 10}")
+    ax.set_xlabel("tiempo de entrenamiento (s)")
+    ax.set_ylabel("bits por carácter (validación)")
+    ax.set_title("Caracteres frente a BPE: mismo GPT, mismos pasos (★ = exacta, al final)")
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize="small", loc="upper right")
+    return save_figure(fig, out)
+
+
 def curves_for(runs: list[tuple[str, Path]]) -> list[Curve]:
     """(etiqueta, métricas JSONL) → curvas, en el orden del plan."""
     return [load_curve(path, label) for label, path in runs]

@@ -3,6 +3,12 @@
 Las órdenes de la semilla son ``make train-bigram`` y ``make train``, es decir, los valores por
 defecto de ``TrainSettings``. El barrido cambia una sola cosa cada vez respecto de ese GPT: el
 tamaño de bloque (8/32/128), las capas (1/2/4) o las cabezas (1/4).
+
+Las filas BPE son ese mismo GPT (mismas capas, cabezas, n_embd y block_size) con otro
+tokenizador: 256 (solo bytes), 512 y 1024 tokens. Entrenan los mismos pasos con los mismos
+lotes, es decir, ven el mismo número de tokens: así cada paso cuesta casi lo mismo (solo crece
+la capa de salida) y lo que cambia es cuánto texto lleva cada token. La comparación honesta es
+la de los bits por carácter (nunca la pérdida por token) frente al tiempo de entrenamiento.
 """
 
 from __future__ import annotations
@@ -72,6 +78,10 @@ SWEEPS = (
 )  # fmt: skip
 
 
+# Tamaños del vocabulario BPE que se comparan (256 = solo los bytes, sin fusiones).
+BPE_VOCAB_SIZES = (256, 512, 1024)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     name: str  # también el nombre de los ficheros: letras, números y guiones
@@ -81,7 +91,8 @@ class RunSpec:
 
 
 def build_plan() -> list[RunSpec]:
-    """Bigrama, el GPT de la semilla y cada punto del barrido que no sea ese mismo GPT."""
+    """Bigrama, el GPT de la semilla, cada punto del barrido que no sea ese mismo GPT y el GPT
+    de la semilla con tokens BPE."""
     specs = [RunSpec("bigrama", "bigrama", "bigram"), RunSpec("gpt", "GPT (semilla)", "gpt")]
     for sweep in SWEEPS:
         for value, name in sweep.points:
@@ -89,6 +100,11 @@ def build_plan() -> list[RunSpec]:
                 continue
             label = f"GPT {sweep.short} {value}"
             specs.append(RunSpec(name, label, "gpt", {sweep.setting: value}))
+    for size in BPE_VOCAB_SIZES:
+        label = "GPT bytes (BPE 256)" if size == 256 else f"GPT BPE {size}"
+        specs.append(
+            RunSpec(f"gpt-bpe{size}", label, "gpt", {"tokenizer": "bpe", "vocab_size": size})
+        )
     return specs
 
 

@@ -18,6 +18,7 @@ COLUMNS = (
     ("params", "parámetros"),
     ("val_loss", "pérdida val (nats/car.)"),
     ("bits_per_char", "bits/carácter"),
+    ("chars_per_token", "car./token"),
     ("seconds", "tiempo (s)"),
     ("tokens_per_second", "tokens/s"),
     ("origin", "origen"),
@@ -32,6 +33,8 @@ def cell(row: dict[str, Any], key: str) -> str:
         return "reutilizada" if row["reused"] else "entrenada ahora"
     if key in ("val_loss", "bits_per_char"):
         return fmt_float(value, 3)
+    if key == "chars_per_token":
+        return fmt_float(value, 2)
     if key == "seconds":
         return fmt_float(value, 1)
     if key in ("params", "tokens_per_second"):
@@ -77,6 +80,7 @@ def markdown(summary: dict[str, Any]) -> str:
     ]
     for row in summary["runs"]:
         lines.append("| " + " | ".join(cell(row, key) for key, _ in COLUMNS) + " |")
+    lines += ["", *tokenizer_markdown(summary)]
     lines += ["", "## Muestras", ""]
     for row in summary["runs"]:
         lines += [f"### {row['label']}", ""]
@@ -85,6 +89,73 @@ def markdown(summary: dict[str, Any]) -> str:
             lines += ["  ```text", *("  " + t for t in (s["prompt"] + s["text"]).split("\n"))]
             lines += ["  ```", ""]
     return "\n".join(lines) + "\n"
+
+
+def tokenizer_table(summary: dict[str, Any]) -> list[list[str]]:
+    """Las cifras de caracteres frente a BPE: cabecera y una fila por tokenizador."""
+    head = ["tokenizador", "vocabulario", "car./token", "caracteres por bloque",
+            "embedding / parámetros", "bits/carácter", "tiempo de los pasos (s)",
+            "tokens de la frase"]  # fmt: skip
+    rows = [head]
+    for t in summary["tokenizers"]["rows"]:
+        rows.append(
+            [
+                t["label"],
+                str(t["vocab_size"]),
+                fmt_float(t["chars_per_token"], 2),
+                fmt_float(t["chars_per_block"], 0),
+                fmt_float(100 * t["embedding_share"], 1) + " %",
+                fmt_float(t["bits_per_char"], 3),
+                fmt_float(t["train_seconds"], 1),
+                str(len(t["sentence_tokens"])),
+            ]
+        )
+    return rows
+
+
+def tokenizer_markdown(summary: dict[str, Any]) -> list[str]:
+    table = tokenizer_table(summary)
+    lines = [
+        "## Caracteres frente a BPE",
+        "",
+        "El GPT de la semilla con otro tokenizador: mismos pasos y lotes (los mismos tokens "
+        "vistos). Se comparan los bits por carácter, nunca la pérdida por token.",
+        "",
+        f"![Bits por carácter frente al tiempo]({summary['figures']['bits_vs_time']})",
+        "",
+        "| " + " | ".join(table[0]) + " |",
+        "|" + "|".join("---" for _ in table[0]) + "|",
+        *("| " + " | ".join(row) + " |" for row in table[1:]),
+        "",
+        f"Tokens de «{summary['tokenizers']['sentence']}» (· = espacio):",
+        "",
+    ]
+    for t in summary["tokenizers"]["rows"]:
+        lines.append(f"- {t['label']}: `{' | '.join(t['sentence_tokens'])}`")
+    return lines
+
+
+def tokenizer_html(summary: dict[str, Any]) -> list[str]:
+    e = html.escape
+    figs = summary["figures"]
+    table = tokenizer_table(summary)
+    return [
+        "<h2>Caracteres frente a BPE</h2>",
+        "<p>El GPT de la semilla con otro tokenizador: mismos pasos y lotes (los mismos tokens "
+        "vistos). Se comparan los bits por carácter, nunca la pérdida por token.</p>",
+        f'<img src="{e(figs["bits_vs_time"])}" alt="Bits por carácter frente al tiempo">',
+        "<table><thead><tr>"
+        + "".join(f"<th>{e(h)}</th>" for h in table[0])
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table[1:])
+        + "</tbody></table>",
+        f"<p>Tokens de «{e(summary['tokenizers']['sentence'])}» (· = espacio):</p><ul>",
+        *(
+            f"<li>{e(t['label'])}: <code>{e(' | '.join(t['sentence_tokens']))}</code></li>"
+            for t in summary["tokenizers"]["rows"]
+        ),
+        "</ul>",
+    ]
 
 
 def intro_text(summary: dict[str, Any]) -> str:
@@ -153,6 +224,7 @@ def page(summary: dict[str, Any]) -> str:
         "<p>Tiempo y tokens/s dependen de la máquina y de su carga en ese momento. "
         'Datos completos: <a href="resultados.json">resultados.json</a>; la misma tabla en '
         '<a href="informe.md">informe.md</a>.</p>',
+        *tokenizer_html(summary),
         "<h2>Cada ejecución por separado</h2>",
         "<ul>",
     ]

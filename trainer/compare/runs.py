@@ -34,6 +34,10 @@ def data_digest(path: str | Path) -> str:
 
 def run_key(settings: TrainSettings, data_sha256: str) -> str:
     relevant = {k: v for k, v in settings.to_dict().items() if k not in NOT_IN_KEY}
+    if settings.tokenizer == "char":
+        # Las ejecuciones de caracteres conservan la clave de antes de existir --tokenizer (y
+        # --vocab-size no les cambia nada): lo ya entrenado se sigue reutilizando.
+        del relevant["tokenizer"], relevant["vocab_size"]
     payload = json.dumps(
         {"format": CACHE_FORMAT, "settings": relevant, "data": data_sha256}, sort_keys=True
     )
@@ -113,6 +117,7 @@ def train_run(
         return None
     ckpt = load_checkpoint(result.checkpoint_path)
     val = float(result.val_loss) if result.val_loss is not None else math.nan
+    bits = result.bits_per_char if result.bits_per_char is not None else val / math.log(2)
     record = {
         "key": key,
         "settings": settings.to_dict(),
@@ -120,7 +125,11 @@ def train_run(
         "params": count_parameters(ckpt.config),
         "train_loss": result.train_loss,
         "val_loss": val,
-        "bits_per_char": val / math.log(2),
+        # Por carácter de texto, no por token: comparable entre tokenizadores.
+        "bits_per_char": bits,
+        "chars_per_token": result.chars_per_token or 1.0,
+        "tokenizer": settings.tokenizer,
+        "vocab_size": ckpt.config.vocab_size,
         "seconds": round(result.seconds, 2),
         "tokens_per_second": round(result.tokens_per_second, 1),
         "checkpoint": files.checkpoint.name,

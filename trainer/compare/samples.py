@@ -48,7 +48,8 @@ def samples_for(
             pass
     model, tokenizer, _ = load_model(checkpoint)
     # Caracteres que el modelo no conoce no pueden ir en el prompt: se quitan.
-    usable = "".join(ch for ch in prompt if ch in tokenizer.stoi)
+    unknown = set(tokenizer.unknown_chars(prompt))
+    usable = "".join(ch for ch in prompt if ch not in unknown)
     samples = []
     for params in grid:
         result = generate(model, tokenizer, usable, params)
