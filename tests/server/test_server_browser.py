@@ -14,37 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.browser import launch, open_page
 from tests.helpers.server import ServerProcess
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Un solo Chromium para todo el módulo (la API síncrona de Playwright admite uno a la vez)."""
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "falta Chromium: ejecuta bash tests/install_system_deps.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def open_page(browser, url: str, height: int, width: int = 1280) -> Iterator[object]:  # noqa: ANN001
-    page = browser.new_page(viewport={"width": width, "height": height})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    yield page
-    page.close()
-    assert errors == [], f"errores de JavaScript en la página: {errors}"
+    yield from launch()
 
 
 @pytest.fixture(scope="module")
