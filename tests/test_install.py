@@ -268,6 +268,13 @@ def test_test_targets_add_the_dev_set(target: str, tmp_path: Path) -> None:
     assert plan.index("scripts/install_torch.py") < plan.index("-r requirements/dev.txt")
 
 
+def top_level_env() -> dict[str, str]:
+    """El entorno de quien escribe ``make install`` en su terminal: bajo ``make test``, MAKELEVEL
+    y MAKEFLAGS harían de este make un sub-make («make[1]: Entering directory...»)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return {**env, "LC_ALL": "C"}
+
+
 @pytest.mark.parametrize("target", ["install", "install-dev"])
 def test_install_when_installed_says_so_in_spanish(target: str, tmp_path: Path) -> None:
     """Con todo instalado (las marcas, más nuevas que los bloqueos), make no dice «Nothing to be
@@ -279,7 +286,7 @@ def test_install_when_installed_says_so_in_spanish(target: str, tmp_path: Path) 
     (venv / ".installed-dev").touch()
     out = subprocess.run(
         ["make", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "LC_ALL": "C"},
+        env=top_level_env(),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "Nothing to be done" not in out.stdout + out.stderr
