@@ -64,9 +64,9 @@ async function streamInto(model, body, out, status) {
   promptSpan.className = "prompt";
   promptSpan.textContent = body.prompt;
   out.append(promptSpan);
-  const resp = await fetch("/generate", {
+  const resp = await fetchRetrying("/generate", {
     method: "POST", headers: authHeaders(true), body: JSON.stringify({ ...body, model }),
-  });
+  }, (msg) => { status.textContent = msg; });
   if (!resp.ok) {
     const err = await resp.json().catch(() => null);
     status.textContent = `Error ${resp.status}: ${err && err.error ? err.error.message : ""}`;
@@ -280,9 +280,9 @@ async function loadAttention() {
   const status = $("attn-status");
   const body = { prompt: $("attn-prompt").value };
   if ($("attn-model").value) body.model = $("attn-model").value;
-  const resp = await fetch("/attention", {
+  const resp = await fetchRetrying("/attention", {
     method: "POST", headers: authHeaders(true), body: JSON.stringify(body),
-  });
+  }, (msg) => { status.textContent = msg; });
   const data = await resp.json().catch(() => null);
   if (!resp.ok) {
     status.textContent = `Error ${resp.status}: ${data && data.error ? data.error.message : ""}`;

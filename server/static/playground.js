@@ -171,6 +171,20 @@ function* parseEvents(buffer) {
   }
 }
 
+// Un 429 con Retry-After (el proceso está cargando otro modelo, que se cargan de uno en uno, o
+// todos los huecos de generación están ocupados) no es un fallo para quien mira la pantalla: se
+// espera lo que dice el servidor y se vuelve a pedir, unas cuantas veces, diciéndolo.
+async function fetchRetrying(url, options, onWait, tries = 15) {
+  for (let attempt = 1; ; attempt++) {
+    const resp = await fetch(url, options);
+    const wait = Number(resp.headers.get("Retry-After"));
+    if (resp.status !== 429 || !(wait > 0) || attempt >= tries) return resp;
+    const err = await resp.json().catch(() => null);
+    onWait(`${err && err.error ? err.error.message : "Servidor ocupado."} Reintento en ${wait} s…`);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
+}
+
 // Los eventos SSE de una respuesta en streaming, según llegan (los usan el playground y lab.js).
 async function* streamEvents(resp) {
   const reader = resp.body.getReader();
@@ -206,9 +220,9 @@ async function generate(ev) {
   setStatus("Generando…", "running");
   let text = body.prompt;
   try {
-    const resp = await fetch("/generate", {
+    const resp = await fetchRetrying("/generate", {
       method: "POST", headers, body: JSON.stringify(body), signal: state.controller.signal,
-    });
+    }, (msg) => setStatus(msg, "running"));
     if (!resp.ok) {
       const err = await resp.json().catch(() => null);
       const msg = err && err.error ? err.error.message : `HTTP ${resp.status}`;
