@@ -288,6 +288,11 @@ class Settings:
     device: str = _default("DEVICE")
 
     @property
+    def local_only(self) -> bool:
+        """Si solo se escucha en esta máquina (``localhost`` o una dirección de loopback)."""
+        return self.host == "localhost" or ipaddress.ip_address(self.host.strip("[]")).is_loopback
+
+    @property
     def bind(self) -> str:
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         return f"{host}:{self.port}"

@@ -11,11 +11,12 @@ lentos no ocupan hilos de gunicorn) y reparte entre las réplicas del servidor.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 from server.settings import Settings, configure_logging, load_env_file
 from shared.common.addresses import playground_url
@@ -33,19 +34,9 @@ BEHIND_PROXY_ENV = "LLM_BEHIND_PROXY"
 log = logging.getLogger("server.start")
 
 
-def _loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def network_advice(settings: Settings, env: dict[str, str] | os._Environ[str]) -> str | None:
+def network_advice(settings: Settings, env: Mapping[str, str]) -> str | None:
     """La línea que se dice al escuchar fuera de loopback sin nginx delante."""
-    if _loopback(settings.host) or env.get(BEHIND_PROXY_ENV, "").strip() == "1":
+    if settings.local_only or env.get(BEHIND_PROXY_ENV, "").strip() == "1":
         return None
     return (
         f"aviso: escuchando en {settings.bind} sin nada delante; para una clase en una red, "
@@ -53,13 +44,17 @@ def network_advice(settings: Settings, env: dict[str, str] | os._Environ[str]) -
     )
 
 
-def run(gunicorn_args: list[str]) -> int:
-    """Valida los ajustes y se convierte en gunicorn (no vuelve si todo va bien)."""
+def read_settings() -> Settings:
+    """Los ajustes del entorno y de ``.env``; uno inválido termina con su error en español."""
     load_env_file()
     try:
-        settings = Settings.from_env()
+        return Settings.from_env()
     except ConfigError as exc:
         sys.exit(f"error de configuración: {exc}")
+
+
+def run(settings: Settings, gunicorn_args: list[str]) -> NoReturn:
+    """Se convierte en gunicorn, que vuelve a leer los mismos ajustes en gunicorn.conf.py."""
     configure_logging(log, settings.log_level)
     advice = network_advice(settings, os.environ)
     if advice:
@@ -71,7 +66,6 @@ def run(gunicorn_args: list[str]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
-    return 1  # no se llega: execv no vuelve
 
 
 USAGE = """uso: python -m server [opciones de gunicorn]
@@ -82,13 +76,8 @@ Después: http://HOST:PORT/ (playground), /docs (API), /health, /ready, /info, /
 """
 
 
-def announce() -> None:
-    """Dónde abrir el playground, antes de los registros de gunicorn (en inglés y técnicos)."""
-    load_env_file()
-    try:
-        s = Settings.from_env()
-    except ConfigError:
-        return  # gunicorn.conf.py lo explica y termina
+def announce(s: Settings) -> None:
+    """Dónde abrir el playground, antes de los registros de gunicorn."""
     if s.port == 0:
         return  # puerto elegido por el sistema: lo dice gunicorn («escuchando en»)
     url = playground_url({"HOST": s.host, "PORT": str(s.port)})
@@ -128,5 +117,6 @@ def main(argv: list[str] | None = None) -> None:
         print(help_text())
         return
     check_gunicorn_args(args)
-    announce()
-    sys.exit(run(args))
+    settings = read_settings()
+    announce(settings)
+    run(settings, args)
