@@ -48,8 +48,6 @@ def render(template: str, env: Mapping[str, str], resolv_conf: str) -> str:
     too_large = HTTP_MESSAGES[413].format(limit=settings.max_body_bytes)
     values = {
         "CLIENT_TIMEOUT": str(math.ceil(settings.client_timeout)),
-        # Un cliente que no lee su respuesta: se le da lo mismo que a la petición, y fuera.
-        "SEND_TIMEOUT": str(math.ceil(settings.client_timeout)),
         "READ_TIMEOUT": str(settings.timeout),
         "MAX_BODY_BYTES": str(settings.max_body_bytes),
         "UPSTREAM": upstream,

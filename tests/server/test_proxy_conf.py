@@ -36,7 +36,8 @@ def test_defaults_come_from_the_server_settings() -> None:
 def test_settings_and_error_bodies_reach_nginx() -> None:
     env = {"CLIENT_TIMEOUT": "2.5", "MAX_BODY_BYTES": "4096", "UPSTREAM": "servidor:9000"}
     conf = render(TEMPLATE, env, "nameserver fd00::1\n")
-    assert "client_body_timeout 3s;" in conf and "client_max_body_size 4096;" in conf
+    assert "client_body_timeout 3s;" in conf and "send_timeout 3s;" in conf
+    assert "client_max_body_size 4096;" in conf
     assert "resolver [fd00::1]" in conf and "set $upstream servidor:9000;" in conf
     body = re.search(r"return 413 '(.*)';", conf)
     assert body, conf
