@@ -56,21 +56,20 @@ def torch_requirements() -> list[str]:
 
 def pick(lock: str, names: list[str]) -> list[str]:
     """Los bloques ``paquete==X \\ --hash=...`` de esos paquetes en un fichero de bloqueo."""
-    blocks: list[str] = []
-    current: list[str] | None = None
+    blocks: list[list[str]] = []
+    keep = False
     with open(lock, encoding="utf-8") as fh:
         for line in fh:
-            if line[:1].isalnum():
-                current = [line.rstrip("\n")] if name_of(line) in names else None
-                if current is not None:
-                    blocks.append("")
-            elif current is not None and line.lstrip().startswith("--hash"):
-                current.append(line.rstrip("\n"))
-            if current is not None:
-                blocks[-1] = "\n".join(current)
+            line = line.rstrip("\n")
+            if line[:1].isalnum():  # un paquete nuevo; lo demás son sus hashes y comentarios
+                keep = name_of(line) in names
+                if keep:
+                    blocks.append([line])
+            elif keep and line.lstrip().startswith("--hash"):
+                blocks[-1].append(line)
     if len(blocks) != len(names):
         sys.exit(f"error: {names} no están todos en {lock}")
-    return blocks
+    return ["\n".join(block) for block in blocks]
 
 
 def main() -> None:
