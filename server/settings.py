@@ -31,6 +31,17 @@ from shared.config import MODEL_TYPES
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # Tope de workers por defecto: cada uno lleva su PyTorch y su modelo en memoria.
 MAX_DEFAULT_WORKERS = 4
+# Plazas de generación por worker. Con lotes, todas avanzan en una pasada del modelo por paso:
+# con el GPT de `make train` en 2 núcleos, 128 clientes a la vez reciben su primer carácter en
+# medio segundo y 35 caracteres/s cada uno, más de lo que se lee (docs/BENCHMARKS.md, «Una clase
+# a la vez»). 64 por worker: un worker solo acoge una clase de 30 aunque el reparto entre workers
+# salga desigual, y el 429 queda para una sobrecarga de verdad. Sin lotes, cada generación es un
+# hilo aparte que compite por la CPU: 2.
+SLOTS_BATCHING = 64
+SLOTS_ALONE = 2
+# Hilos de gunicorn por encima de las plazas: /health, /ready, /info y los 429 responden aunque
+# todas las plazas estén generando.
+SPARE_THREADS = 8
 
 
 def default_workers(cores: int, torch_threads: int) -> int:
@@ -191,9 +202,20 @@ VARIABLES: tuple[Var, ...] = (
         "Cuenta los núcleos que el proceso puede usar (`taskset`, cuota de CPU del contenedor), "
         "no los de la máquina.",
         shown=f"núcleos ÷ TORCH_THREADS, entre 1 y {MAX_DEFAULT_WORKERS}"),
-    Var("GUNICORN_THREADS", "threads", 4, integer(1, 256),
+    Var("BATCHING", "batching", True, flag,
+        "`1`: las generaciones simultáneas de un worker avanzan juntas, una pasada del modelo por "
+        "paso para todas (cada una da el mismo texto que sola); `0`: cada una por su cuenta."),
+    Var("MAX_CONCURRENT_GENERATIONS", "max_concurrent_generations",
+        lambda v: SLOTS_BATCHING if v["batching"] else SLOTS_ALONE, integer(1, 1024),
+        "Generaciones a la vez por worker; la siguiente recibe 429 al momento (sin cola). Con "
+        f"lotes, {SLOTS_BATCHING}: un solo worker acoge una clase entera (ver «Una clase a la "
+        "vez» en docs/servidor.md); sin lotes, cada una es una pasada aparte por carácter.",
+        shown=f"{SLOTS_BATCHING} con `BATCHING=1`, {SLOTS_ALONE} con `0`"),
+    Var("GUNICORN_THREADS", "threads",
+        lambda v: v["max_concurrent_generations"] + SPARE_THREADS, integer(1, 1024),
         "Hilos por worker (peticiones atendidas a la vez). Debe superar a "
-        "`MAX_CONCURRENT_GENERATIONS` para que `/health` y los 429 respondan mientras se genera."),
+        "`MAX_CONCURRENT_GENERATIONS` para que `/health` y los 429 respondan mientras se genera.",
+        shown=f"`MAX_CONCURRENT_GENERATIONS` + {SPARE_THREADS}"),
     Var("GUNICORN_TIMEOUT", "timeout", 120, integer(1, 86400),
         "Segundos sin señales de vida antes de que gunicorn reinicie un worker."),
     Var("CLIENT_TIMEOUT", "client_timeout", 10.0, number(0.1),
@@ -209,8 +231,6 @@ VARIABLES: tuple[Var, ...] = (
         "Longitud máxima del prompt, en caracteres."),
     Var("MAX_BODY_BYTES", "max_body_bytes", 65536, integer(256, 1_000_000_000),
         "Tamaño máximo del cuerpo de una petición, en bytes (413 si se pasa)."),
-    Var("MAX_CONCURRENT_GENERATIONS", "max_concurrent_generations", 2, integer(1, 1024),
-        "Generaciones a la vez por worker; la siguiente recibe 429 al momento (sin cola)."),
     Var("MAX_EXTRA_MODELS", "max_extra_models", 2, integer(0, 64),
         "Modelos pedidos por nombre (`model`) que cada worker guarda en memoria además del de "
         "por defecto; con más, sale el usado hace más tiempo."),
@@ -219,9 +239,6 @@ VARIABLES: tuple[Var, ...] = (
         "crece con capas × cabezas × caracteres²."),
     Var("RELOAD_INTERVAL", "reload_interval", 2.0, number(0.0),
         "Segundos entre búsquedas de un checkpoint más nuevo (`0` = nunca)."),
-    Var("BATCHING", "batching", True, flag,
-        "`1`: las generaciones simultáneas de un worker avanzan juntas, una pasada del modelo por "
-        "paso para todas (cada una da el mismo texto que sola); `0`: cada una por su cuenta."),
     Var("LOG_LEVEL", "log_level", "info", choice(LOG_LEVELS, lower=True),
         "`debug`, `info`, `warning`, `error` o `critical`."),
     Var("DEVICE", "device", "cpu", text,
