@@ -52,7 +52,7 @@ COMPARE_FLAGS = $(strip $(call opt,--data,DATA) $(call opt,--device,DEVICE) \
 
 .PHONY: help install install-dev lock train train-bigram generate evaluate test lint format clean
 .PHONY: docker-build docker-train up down logs smoke lint-docker test-docker
-.PHONY: serve test-browser bench test-pythons compare figures docs-figures docs-tables test-docs
+.PHONY: serve test-browser bench bench-class test-pythons compare figures docs-figures docs-tables test-docs
 .PHONY: check-windows notebook test-notebook
 
 help: ## Muestra esta ayuda
@@ -222,6 +222,9 @@ test-browser: $(DEV_STAMP) ## Prueba el playground en Chromium sin ventana (lo i
 
 bench: $(RUNTIME_STAMP) ## Mide entrenamiento, generación, servidor, carga y CPU ocupada (BENCH_ARGS="--quick")
 	$(PY) -m bench $(BENCH_ARGS)
+
+bench-class: $(RUNTIME_STAMP) ## Una clase a la vez contra docker compose up, 1 y 3 réplicas (necesita Docker)
+	$(PY) -m bench.class_compose $(BENCH_ARGS)
 
 # Las opciones del entrenamiento (trainer/settings.py) y las variables del servidor
 # (server/settings.py) se declaran una vez; de ahí salen las tablas de docs/entrenar.md y

@@ -21,8 +21,11 @@ from urllib.parse import urlsplit
 
 from bench.serving import percentile
 
-# La frase con la que empieza la clase (docs/aprender.md): un prompt corto y de verdad.
+# Un prompt corto en español: todos sus caracteres están en el vocabulario de
+# data/tiny_spanish.txt (y una BPE los parte en trozos conocidos).
 PROMPT = "En un lugar de la Mancha"
+# Para reconocer estas peticiones en el registro de accesos de gunicorn.
+USER_AGENT = "llm-desde-cero-clase"
 
 
 @dataclass
@@ -40,7 +43,7 @@ def stream_once(url: str, chars: int, seed: int, timeout: float, api_key: str = 
     body = json.dumps(
         {"prompt": PROMPT, "max_new_tokens": chars, "seed": seed, "stream": True}
     ).encode()
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     result = ClientResult()

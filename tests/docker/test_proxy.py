@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from bench.class_load import USER_AGENT, run_class
 from tests.helpers.dockerlib import TINY_TRAINING, Project, docker, generate_until_ok, http, poll
 
 pytestmark = pytest.mark.docker
@@ -79,6 +80,15 @@ def test_one_port_three_replicas_each_serving(stack: Project) -> None:
                             timeout=10)  # fmt: skip
         assert resp.status_code == 200
     assert len(served_by(stack, "sonda-reparto-")) == REPLICAS
+
+
+def test_a_class_of_30_streams_at_once_over_three_replicas(stack: Project) -> None:
+    # 30 clientes a la vez en streaming, repartidos por nginx entre las tres réplicas: todos
+    # reciben sus 300 caracteres (ni 429, ni cortes), y las tres réplicas generaron.
+    row = run_class(stack.url, 30, 300)
+    print(row)
+    assert row["errors"] == 0, row
+    assert len(served_by(stack, USER_AGENT)) == REPLICAS
 
 
 def test_every_replica_serves_the_last_checkpoint(stack: Project) -> None:

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 from test_smoke_compose import make_smoke
 
-from tests.helpers.dockerlib import Project, docker, http, poll
+from bench.class_load import run_class
+from tests.helpers.dockerlib import Project, docker, generate_until_ok, http, poll
 
 pytestmark = pytest.mark.docker
 
@@ -81,5 +82,17 @@ def test_server_container_uses_the_default_settings(user_stack: tuple[Project, f
     # compose pasa las variables que .env no define, pero vacías: vacía = por defecto.
     assert "WEB_CONCURRENCY=" in env and "TORCH_THREADS=" in env, env
     logs = project.compose("logs", "--no-color", "server").stdout
-    assert "worker(s) × 4 hilo(s), 1 hilo(s) de torch por worker" in logs, logs[-2000:]
+    # Los de la tabla de docs/servidor.md: 64 plazas de generación + 8 hilos libres.
+    assert "worker(s) × 72 hilo(s), 1 hilo(s) de torch por worker" in logs, logs[-2000:]
     assert restarts(project) == 0, logs[-3000:]
+
+
+def test_a_class_of_30_streams_at_once_through_nginx(user_stack: tuple[Project, float]) -> None:
+    # Un profesor proyecta el playground y 30 estudiantes pulsan «Generar» a la vez: con los
+    # valores por defecto de `docker compose up`, todos reciben sus 300 caracteres en streaming
+    # a través de nginx (antes: 4 × 200 y 26 × 429). Los tiempos, en `make bench-class`.
+    project, _ = user_stack
+    generate_until_ok(project.url, seconds=600)
+    row = run_class(project.url, 30, 300)
+    print(row)
+    assert row["errors"] == 0, row

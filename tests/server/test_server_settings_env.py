@@ -116,8 +116,9 @@ def test_every_variable_empty_is_the_default(checkpoint: Path, tmp_path: Path) -
     assert out["info"]["model"]["name"] == "tiny"
     assert out["info"]["auth_required"] is False
     assert out["generate"]["text"], out
-    # Los valores por defecto de la tabla, no otros: 4 hilos, 1 de torch, lotes sí, puerto 8000.
-    assert "worker(s) × 4 hilo(s), 1 hilo(s) de torch por worker" in log
+    # Los valores por defecto de la tabla, no otros: 64 plazas + 8 = 72 hilos, 1 de torch, lotes
+    # sí, puerto 8000.
+    assert "worker(s) × 72 hilo(s), 1 hilo(s) de torch por worker" in log
     assert "generación por lotes: sí" in log
     assert "escuchando en http://127.0.0.1:8000" in log
 
