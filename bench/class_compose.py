@@ -39,9 +39,10 @@ from shared.common.spanish_numbers import fmt_float, fmt_int
 from trainer.errors import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-# Lo que compose interpola: ni el entorno ni un .env de quien mide cambian los valores.
+# Lo que compose interpola: ni el entorno ni un .env de quien mide cambian los valores (solo
+# --set). Los nombres de las imágenes (SERVER_IMAGE, PROXY_IMAGE) sí se respetan.
 _PINNED = {var.name for var in VARIABLES} | {
-    "CHECKPOINTS_MOUNT", "SERVER_IMAGE", "PROXY_IMAGE", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME",
+    "CHECKPOINTS_MOUNT", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES",
 }  # fmt: skip
 
 
@@ -188,7 +189,8 @@ def _main(argv: list[str] | None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     results["machine"]["load_end"] = load_average()
     rows = [row for run in results["runs"] for row in run["rows"]]
-    print()
+    machine = results["machine"]
+    print(f"\n{machine['cpu']}, {machine['cores']} núcleos, {' '.join(machine['cpu_simd'])}")
     print(render(rows))
     write_json(results, Path(args.out))
     print(f"\nJSON guardado en {args.out}")
@@ -209,11 +211,15 @@ def _assignment(item: str) -> tuple[str, str]:
 def render(rows: list[dict[str, Any]]) -> str:
     return table(
         ["réplicas", "clientes", "errores (429)", "1.er carácter p50", "p95", "total p95",
-         "caracteres/s"],
+         "caracteres/s", "por cliente"],
         [[r["replicas"], r["clients"], f"{r['errors']} ({r['status_429']})",
           _secs(r["ttft_p50_s"]), _secs(r["ttft_p95_s"]), _secs(r["total_p95_s"]),
-          fmt_int(r["chars_per_s"])] for r in rows],
+          fmt_int(r["chars_per_s"]), _per_client(r["client_chars_per_s_p50"])] for r in rows],
     )  # fmt: skip
+
+
+def _per_client(value: float | None) -> str:
+    return "—" if value is None else fmt_int(value)
 
 
 def _secs(value: float | None) -> str:

@@ -115,5 +115,9 @@ def run_class(
         "ttft_p95_s": round(percentile(firsts, 95), 3) if firsts else None,
         "total_p95_s": round(percentile(totals, 95), 3) if totals else None,
         "chars_per_s": round(sum(r.chars for r in ok) / wall, 1),
+        # Lo que ve cada estudiante: sus caracteres entre lo que tardó su respuesta entera.
+        "client_chars_per_s_p50": (
+            round(statistics.median(r.chars / r.total_s for r in ok), 1) if ok else None
+        ),
         "wall_s": round(wall, 2),
     }
