@@ -115,6 +115,11 @@ class ServerProcess:
             f"el servidor no respondió 200 en {path} en {timeout:.0f} s:\n{self.log()[-4000:]}"
         )
 
+    @property
+    def port(self) -> int:
+        """El puerto en el que escucha (el que eligió el núcleo con PORT=0)."""
+        return int(self.base_url.rsplit(":", 1)[1])
+
     def url(self, path: str = "") -> str:
         return self.base_url + path
 

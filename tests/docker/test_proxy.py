@@ -17,6 +17,7 @@ import requests
 
 from bench.class_load import USER_AGENT, run_class
 from tests.helpers.dockerlib import TINY_TRAINING, Project, docker, generate_until_ok, http, poll
+from tests.helpers.sockets import exchange
 
 pytestmark = pytest.mark.docker
 
@@ -54,15 +55,8 @@ def served_by(stack: Project, marker: str) -> set[str]:
     return {line.split("|", 1)[0].strip() for line in logs.splitlines() if marker in line}
 
 
-def raw(stack: Project, data: bytes, half_close: bool = False, wait: float = 20) -> bytes:
-    with socket.create_connection(("127.0.0.1", stack.port), timeout=wait) as sock:
-        sock.sendall(data)
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-    return out
+def raw(stack: Project, data: bytes, half_close: bool = False) -> bytes:
+    return exchange(stack.port, data, half_close, wait=20)
 
 
 def test_one_port_three_replicas_each_serving(stack: Project) -> None:

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.helpers.server import PROMPT, ServerProcess, assert_error
+from tests.helpers.sockets import exchange
 
 KEY = "clavé-ñ"
 OK = {"prompt": PROMPT, "max_new_tokens": 5, "seed": 1}
@@ -41,18 +42,6 @@ def auth() -> dict[str, bytes]:
     return {"Authorization": b"Bearer " + KEY.encode()}  # bytes UTF-8 tal cual en el cable
 
 
-def raw_exchange(srv: ServerProcess, data: bytes, wait: float = 10) -> tuple[bytes, float]:
-    """Envía bytes crudos y lee hasta que el servidor cierra; devuelve (respuesta, segundos)."""
-    port = int(srv.base_url.rsplit(":", 1)[1])
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
-        sock.sendall(data)
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-    return out, time.monotonic() - started
-
-
 def test_chunked_bodies_are_reassembled_and_limited(keyed: ServerProcess) -> None:
     def chunks(body: bytes, size: int = 1000) -> Iterator[bytes]:
         yield from (body[i : i + size] for i in range(0, len(body), size))
@@ -74,7 +63,7 @@ def test_content_length_over_the_limit_is_413_before_the_body(keyed: ServerProce
         + key
         + b"Content-Length: 999999\r\n\r\n"
     )
-    port = int(keyed.base_url.rsplit(":", 1)[1])
+    port = keyed.port
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head)
         sock.settimeout(5)  # la respuesta llega sin esperar a un cuerpo que nunca se envía
@@ -86,12 +75,12 @@ def test_content_length_over_the_limit_is_413_before_the_body(keyed: ServerProce
 
 def test_ambiguous_framing_is_refused(keyed: ServerProcess) -> None:
     head = b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-    out, _ = raw_exchange(keyed, head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    out = exchange(keyed.port, head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400 "), out  # lo rechaza el analizador de gunicorn
 
 
 def test_keep_alive_and_client_ip_in_the_access_log(keyed: ServerProcess) -> None:
-    port = int(keyed.base_url.rsplit(":", 1)[1])
+    port = keyed.port
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     for _ in range(3):
         conn.request("GET", "/health", headers={"User-Agent": "sonda-keepalive"})

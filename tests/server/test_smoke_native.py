@@ -76,7 +76,7 @@ def test_waits_while_there_is_no_model_and_then_generates(checkpoint: Path, tmp_
     ckdir.mkdir()
     srv = ServerProcess(tmp_path / "srv", CHECKPOINT_DIR=str(ckdir), WEB_CONCURRENCY="1")
     with srv.start():
-        port = int(srv.base_url.rsplit(":", 1)[1])
+        port = srv.port
         out = tmp_path / "smoke.out"
         with open(out, "w") as sink:
             smoke = subprocess.Popen(
