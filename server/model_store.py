@@ -29,6 +29,7 @@ from shared.checkpoints.files import Checkpoint, list_checkpoints, load_model
 from shared.checkpoints.models import LanguageModel, Tokenizer
 from shared.checkpoints.shapes import count_parameters
 from shared.common.errors import LLMError
+from shared.common.spanish_numbers import fmt_float, fmt_int
 
 log = logging.getLogger("server")
 
@@ -213,9 +214,10 @@ class ModelStore:
         ckpt = loaded.checkpoint
         verb = "recargado" if previous else "cargado"
         log.info(
-            "modelo %s: '%s' (%s, paso %d, val_loss %s, %d parámetros)",
+            "modelo %s: '%s' (%s, paso %d, val_loss %s, %s parámetros)",
             verb, path.name, ckpt.model_type, ckpt.step,
-            "—" if ckpt.val_loss is None else f"{ckpt.val_loss:.4f}", loaded.parameters,
+            "—" if ckpt.val_loss is None else fmt_float(ckpt.val_loss, 4),
+            fmt_int(loaded.parameters),
         )  # fmt: skip
         return True
 

@@ -107,6 +107,8 @@ def test_1_waits_without_checkpoint_then_serves_what_the_trainer_writes(
         srv.wait_until(lambda: steps_seen(srv) == {40}, what="los dos workers sirven el paso 40")
         assert srv.get("/ready").status_code == 200
         assert srv.post("/generate", {"prompt": PROMPT, "max_new_tokens": 5}).status_code == 200
+        # La línea del registro, con los números a la española (coma decimal).
+        assert re.search(r"val_loss \d+,\d{4}, [\d\u00a0]+ parámetros\)", srv.log()), srv.log()
 
 
 def test_2_hot_reload_under_load(lifecycle: tuple[ServerProcess, Path]) -> None:
