@@ -73,9 +73,8 @@ def _final(
         else None,
     )
     data = body.model_dump()
-    if (
-        data["chars"] is None
-    ):  # sin top_probs no hay detalle por carácter (val_loss sí puede ser null)
+    # Sin top_probs no hay detalle por carácter: el campo no sale (val_loss sí puede ser null).
+    if data["chars"] is None:
         del data["chars"]
     return data
 
