@@ -84,21 +84,24 @@ class Stack:
 
 
 def _ready_replicas(stack: Stack, replicas: int) -> bool:
-    """Cada réplica con el modelo cargado: su hostname en ``llm_replica_info`` al pedir /ready
-    por nginx varias veces no basta (reparte al azar); se pregunta a /metrics por turnos."""
-    seen = set()
+    """Si todas las réplicas tienen el modelo cargado. nginx reparte por turnos: cada /metrics
+    lo responde una réplica, que dice quién es (``llm_replica_info``) y si todos sus workers
+    tienen modelo (``llm_model_loaded``); se pregunta hasta haberlas visto a todas."""
+    loaded = set()
     for _ in range(4 * replicas):
         try:
-            with urllib.request.urlopen(f"{stack.url}/ready", timeout=5) as resp:
-                if resp.status != 200:
-                    return False
             with urllib.request.urlopen(f"{stack.url}/metrics", timeout=5) as resp:
-                for line in resp.read().decode().splitlines():
-                    if line.startswith("llm_replica_info{"):
-                        seen.add(line.split('hostname="', 1)[1].split('"', 1)[0])
+                text = resp.read().decode()
         except (urllib.error.URLError, OSError):
             return False
-    return len(seen) >= replicas
+        lines = text.splitlines()
+        hosts = [line.split('hostname="', 1)[1].split('"', 1)[0]
+                 for line in lines if line.startswith("llm_replica_info{")]  # fmt: skip
+        if hosts and "llm_model_loaded 1.0" in lines:
+            loaded.add(hosts[0])
+        if len(loaded) >= replicas:
+            return True
+    return False
 
 
 def measure_replicas(
@@ -122,8 +125,8 @@ def measure_replicas(
         return {"replicas": replicas, "settings": stack.replica_settings(), "rows": rows}
     finally:
         subprocess.run(
-            ["docker", "compose", "--env-file", ".env.example", "-p", stack.name, "down",
-             "--timeout", "10"],
+            ["docker", "compose", "--env-file", ".env.example", "-p", stack.name, "down", "-v",
+             "--remove-orphans", "--timeout", "10"],
             cwd=ROOT, env=stack.env, capture_output=True, timeout=300,
         )  # fmt: skip
 
@@ -131,11 +134,13 @@ def measure_replicas(
 def seed_checkpoint(folder: Path, steps: int) -> None:
     """Un GPT del tamaño de ``make train`` (sus valores por defecto), pocos pasos: la velocidad
     no depende de lo entrenado que esté."""
-    subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "trainer", "--max-steps", str(steps), "--checkpoint-dir",
          str(folder), "--run-name", "semilla", "--no-progress"],
-        cwd=ROOT, check=True, capture_output=True, timeout=900,
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
+    if proc.returncode != 0:
+        raise ConfigError(f"falló el entrenamiento corto:\n{proc.stderr[-2000:]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
