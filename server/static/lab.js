@@ -20,7 +20,8 @@ function fillSelect(select, models, preferred, keepChoice = true) {
     const opt = document.createElement("option");
     opt.value = m.id;
     const kind = m.tokenizer === "bpe" ? `${m.type} BPE` : m.type;
-    opt.textContent = `${m.id} · ${kind} · paso ${m.step} · val ${formatLoss(m.val_loss)}`;
+    const loss = `${formatLoss(m.val_loss)} ${lossUnit(m.tokenizer)}`;
+    opt.textContent = `${m.id} · ${kind} · paso ${m.step} · val ${loss}`;
     select.append(opt);
   }
   const ids = models.map((m) => m.id);

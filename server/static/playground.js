@@ -31,6 +31,12 @@ function formatLoss(value) {
   return value == null ? "—" : spanishNumber(value, 2);
 }
 
+// La pérdida es por token: con caracteres, por carácter; con BPE, por trozo de ~2 caracteres.
+// Sin la unidad, 1,7 (caracteres) y 3,4 (BPE) parecerían un modelo peor que otro.
+function lossUnit(tokenizer) {
+  return tokenizer === "bpe" ? "por token BPE" : "por carácter";
+}
+
 function setStatus(text, kind) {
   const el = $("status");
   el.textContent = text;
@@ -63,7 +69,9 @@ async function loadInfo() {
       const m = info.model;
       // Para personas: 2,27 (coma decimal, dos cifras), no 2.27152873897882.
       const loss = formatLoss(m.val_loss);
-      badge.textContent = `${m.name ?? "modelo"} · ${m.type} · paso ${m.step} · pérdida val. ${loss}`;
+      const unit = lossUnit(info.vocab?.tokenizer);
+      badge.textContent =
+        `${m.name ?? "modelo"} · ${m.type} · paso ${m.step} · pérdida val. ${loss} ${unit}`;
       badge.dataset.state = "ready";
       $("top-k").max = String(info.vocab.size);
     } else {

@@ -71,7 +71,7 @@ def test_probability_view_shows_candidates(page, server) -> None:  # noqa: ANN00
     expect(page.locator("#probs-bars .bar-row.chosen")).to_have_count(1)
     # La pérdida del modelo, redondeada para personas y con coma decimal (no 2.27152873897882).
     loss = server.get("/info").json()["model"]["val_loss"]
-    shown = "pérdida val. " + f"{loss:.2f}".replace(".", ",")
+    shown = "pérdida val. " + f"{loss:.2f}".replace(".", ",") + " por carácter"
     expect(page.locator("#model")).to_contain_text(shown)
     # Pulsar un carácter anterior muestra su propio reparto.
     page.locator("#output .gen").nth(3).click()

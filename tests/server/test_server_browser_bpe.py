@@ -46,6 +46,10 @@ def test_bpe_text_probabilities_and_attention_in_the_playground(
 
     for page in open_page(browser, bpe_server.url("/"), 1400):
         expect(page.locator("#model")).to_have_attribute("data-state", "ready")
+        # La pérdida de un modelo BPE es por token (~2 caracteres): la etiqueta lo dice, en la
+        # insignia y en los selectores del laboratorio, para no compararla con la de caracteres.
+        expect(page.locator("#model")).to_contain_text("por token BPE")
+        expect(page.locator("#model-a option").first).to_contain_text("por token BPE")
         page.fill("#prompt", PROMPT)
         page.fill("#seed", "3")
         page.locator("#max-tokens").fill("30")
