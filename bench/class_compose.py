@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "vez en streaming, con 1 y con 3 réplicas del servidor detrás de nginx.",
     )
     p.add_argument("--replicas", default="1,3", metavar="LISTA", help="réplicas a medir")
-    p.add_argument("--clients", default="30,60,120,180", metavar="LISTA",
+    p.add_argument("--clients", default="30,60,120,150,180", metavar="LISTA",
                    help="clientes a la vez, un nivel tras otro")  # fmt: skip
     p.add_argument("--chars", type=int, default=300, help="caracteres por cliente")
     p.add_argument("--steps", type=int, default=30, help="pasos del entrenamiento corto")
