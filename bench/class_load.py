@@ -33,7 +33,7 @@ class ClientResult:
     status: int = 0  # 0: sin respuesta (conexión rechazada o cortada)
     first_s: float | None = None  # segundos hasta el primer carácter
     total_s: float = 0.0
-    chars: int = 0
+    chars: int = 0  # eventos de texto recibidos: caracteres (con BPE, tokens)
     error: str = ""
 
 
