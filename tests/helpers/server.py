@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -72,6 +75,23 @@ class ServerProcess(launcher.ServerProcess):
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.get(self.url(path), timeout=60, **kwargs)
+
+
+@contextmanager
+def one_worker(workdir: Path, checkpoint_dir: Path) -> Iterator[ServerProcess]:
+    """El servidor de un worker con el modelo ya cargado, parado al salir.
+
+    WEB_CONCURRENCY=1: todas las peticiones van al mismo proceso, así que lo que dice una
+    respuesta (la caché de modelos, «loaded») es lo de todo el servidor. TORCH_THREADS=1: el
+    valor por defecto, escrito para que estas pruebas no cambien si cambia.
+    RELOAD_INTERVAL=0: los checkpoints de la prueba no cambian, no hace falta vigilarlos."""
+    srv = ServerProcess(
+        workdir, CHECKPOINT_DIR=str(checkpoint_dir),
+        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
+    )  # fmt: skip
+    with srv.start():
+        srv.wait_for_log(r"modelo cargado")
+        yield srv
 
 
 def assert_error(resp: Any, status: int, type_: str, param: str | None = None) -> dict:

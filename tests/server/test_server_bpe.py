@@ -17,7 +17,7 @@ from shared.engine.batch import generate
 from shared.sampling import SamplingParams
 from tests.helpers.checkpoints import DATA
 from tests.helpers.cli import TINY_GPT_ARGS, run_module
-from tests.helpers.server import ServerProcess
+from tests.helpers.server import ServerProcess, one_worker
 from tests.helpers.sse import read_sse
 
 PROMPT = "Había una vez un niño"
@@ -45,15 +45,7 @@ def bpe_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def srv(bpe_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("srv-bpe"),
-        CHECKPOINT_DIR=str(bpe_dir),
-        WEB_CONCURRENCY="1",
-        TORCH_THREADS="1",
-        RELOAD_INTERVAL="0",
-    )
-    with proc.start():
-        proc.wait_for_log(r"modelo cargado")
+    with one_worker(tmp_path_factory.mktemp("srv-bpe"), bpe_dir) as proc:
         yield proc
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.browser import launch, open_page
-from tests.helpers.server import ServerProcess
+from tests.helpers.server import ServerProcess, one_worker
 
 pytestmark = pytest.mark.browser
 
@@ -87,12 +87,7 @@ def lab_server(
     models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """Varios modelos (tests/server/conftest.py: models_dir), un worker."""
-    srv = ServerProcess(
-        tmp_path_factory.mktemp("srv-lab"), CHECKPOINT_DIR=str(models_dir),
-        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
-    )  # fmt: skip
-    with srv.start():
-        srv.wait_for_log(r"modelo cargado")
+    with one_worker(tmp_path_factory.mktemp("srv-lab"), models_dir) as srv:
         yield srv
 
 
@@ -174,12 +169,7 @@ def class_page(browser, class_dirs: Path, tmp_path_factory) -> Iterator[object]:
     root = tmp_path_factory.mktemp("clase-web") / "checkpoints"
     shutil.copytree(class_dirs.parent, root)
     shutil.copy(root / "gpt" / "clase.pt", root / "gpt" / "clase-2.pt")
-    srv = ServerProcess(
-        tmp_path_factory.mktemp("srv-clase-web"), CHECKPOINT_DIR=str(root / "gpt"),
-        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
-    )  # fmt: skip
-    with srv.start():
-        srv.wait_for_log(r"modelo cargado")
+    with one_worker(tmp_path_factory.mktemp("srv-clase-web"), root / "gpt") as srv:
         for page in open_page(browser, srv.url("/"), 1400):
             yield page, srv
 
@@ -267,12 +257,7 @@ def projector_server(class_dirs: Path, tmp_path_factory) -> Iterator[ServerProce
     # ancha («2000») y se cortaba en el borde de la figura.
     with (root / "gpt" / "tiny.metrics.jsonl").open("a", encoding="utf-8") as f:
         f.write('{"step": 2000, "train_loss": 1.45, "val_loss": 1.68}\n')
-    srv = ServerProcess(
-        tmp_path_factory.mktemp("srv-proyector"), CHECKPOINT_DIR=str(root / "gpt"),
-        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0",
-    )  # fmt: skip
-    with srv.start():
-        srv.wait_for_log(r"modelo cargado")
+    with one_worker(tmp_path_factory.mktemp("srv-proyector"), root / "gpt") as srv:
         yield srv
 
 

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers.browser import launch, open_page
 from tests.helpers.checkpoints import DATA
 from tests.helpers.cli import TINY_GPT_ARGS, run_module
-from tests.helpers.server import ServerProcess
+from tests.helpers.server import ServerProcess, one_worker
 
 pytestmark = pytest.mark.browser
 
@@ -31,10 +31,7 @@ def bpe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         "--data", str(DATA), "--max-steps", "20", "--checkpoint-dir", str(d),
         "--run-name", "bpe", "--seed", "1337", timeout=300, check=True,
     )  # fmt: skip
-    srv = ServerProcess(tmp_path_factory.mktemp("srv-bpe-pg"), CHECKPOINT_DIR=str(d),
-                        WEB_CONCURRENCY="1", TORCH_THREADS="1", RELOAD_INTERVAL="0")  # fmt: skip
-    with srv.start():
-        srv.wait_for_log(r"modelo cargado")
+    with one_worker(tmp_path_factory.mktemp("srv-bpe-pg"), d) as srv:
         yield srv
 
 

@@ -17,22 +17,15 @@ from server.settings import Settings
 from shared.checkpoints.files import load_checkpoint, load_model, save_checkpoint
 from shared.engine.attention_map import attention_map
 from tests.helpers.cli import ROOT
-from tests.helpers.server import ServerProcess, assert_error, python_env
+from tests.helpers.server import ServerProcess, assert_error, one_worker, python_env
 
 GEN = {"prompt": "Hola", "max_new_tokens": 60, "temperature": 0.9, "seed": 11}
 
 
 @pytest.fixture(scope="module")
 def srv(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("srv-modelos"),
-        CHECKPOINT_DIR=str(models_dir),
-        WEB_CONCURRENCY="1",  # un solo worker: "loaded" describe la caché de todo el servidor
-        TORCH_THREADS="1",
-        RELOAD_INTERVAL="0",
-    )
-    with proc.start():
-        proc.wait_for_log(r"modelo cargado")
+    # Un solo worker: "loaded" describe la caché de todo el servidor.
+    with one_worker(tmp_path_factory.mktemp("srv-modelos"), models_dir) as proc:
         yield proc
 
 
@@ -170,15 +163,7 @@ def class_srv(
     class_dirs: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """``make serve`` tras ``make train`` y ``make train-bigram``: sirve checkpoints/gpt."""
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("srv-clase"),
-        CHECKPOINT_DIR=str(class_dirs),
-        WEB_CONCURRENCY="1",
-        TORCH_THREADS="1",
-        RELOAD_INTERVAL="0",
-    )
-    with proc.start():
-        proc.wait_for_log(r"modelo cargado")
+    with one_worker(tmp_path_factory.mktemp("srv-clase"), class_dirs) as proc:
         yield proc
 
 
