@@ -94,6 +94,21 @@ def one_worker(workdir: Path, checkpoint_dir: Path) -> Iterator[ServerProcess]:
         yield srv
 
 
+def metric(srv: ServerProcess, name: str) -> float:
+    """Valor de una serie de /metrics sin etiquetas (o con las que se indiquen en ``name``)."""
+    text = srv.get("/metrics").text
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    assert match, f"falta {name} en /metrics:\n{text}"
+    return float(match.group(1))
+
+
+def batch_steps_with_more_rows_than(srv: ServerProcess, rows: int) -> float:
+    """Pasos del motor por lotes que hicieron avanzar a más de ``rows`` generaciones juntas
+    (``llm_batch_rows``; ``rows`` es uno de sus límites: 1, 2, 4, 8...). Con el lote parado."""
+    at_most = metric(srv, f'llm_batch_rows_bucket{{le="{float(rows)}"}}')
+    return metric(srv, "llm_batch_rows_count") - at_most
+
+
 def assert_error(resp: Any, status: int, type_: str, param: str | None = None) -> dict:
     """Comprueba la forma única de los errores y devuelve su cuerpo. Vale para una respuesta de
     ``requests`` (servidor real) y para una del cliente de pruebas de Flask (en proceso)."""

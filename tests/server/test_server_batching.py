@@ -8,7 +8,6 @@ generación. Cada texto debe ser idéntico al que da ``stream_generate`` con esa
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from shared.checkpoints.files import load_model
 from shared.engine.batch import stream_generate
 from shared.sampling import SamplingParams
 from tests.helpers.cli import ROOT
-from tests.helpers.server import ServerProcess, python_env
+from tests.helpers.server import ServerProcess, batch_steps_with_more_rows_than, metric, python_env
 from tests.helpers.sse import iter_sse, read_sse
 
 # Prompts de distintas longitudes, con caracteres del texto de entrenamiento. El último pasa del
@@ -110,19 +109,6 @@ def post_case(srv: ServerProcess, case: dict[str, Any], stream: bool) -> tuple[s
     return text, top
 
 
-def metric(srv: ServerProcess, name: str) -> float:
-    """Valor de una serie de /metrics sin etiquetas (o con las que se indiquen en ``name``)."""
-    text = srv.get("/metrics").text
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
-    assert match, f"falta {name} en /metrics:\n{text}"
-    return float(match.group(1))
-
-
-def steps_with_company(srv: ServerProcess) -> float:
-    """Pasos del lote con 2 o más filas: prueba de que las peticiones se juntaron."""
-    return metric(srv, "llm_batch_rows_count") - metric(srv, 'llm_batch_rows_bucket{le="1.0"}')
-
-
 def run_together(srv: ServerProcess, cases: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     """Lanza todas las peticiones a la vez (una por hilo) y devuelve sus resultados."""
     results: list[Any] = [None] * len(cases)
@@ -146,7 +132,7 @@ def run_together(srv: ServerProcess, cases: list[dict[str, Any]]) -> list[tuple[
 
 
 def test_concurrent_requests_each_get_their_solo_text(batch_server: ServerProcess, solo) -> None:
-    before = steps_with_company(batch_server)
+    before = batch_steps_with_more_rows_than(batch_server, 1)
     results = run_together(batch_server, CASES)
     for case, (text, top) in zip(CASES, results, strict=True):
         expected, expected_top = solo(case)
@@ -155,7 +141,7 @@ def test_concurrent_requests_each_get_their_solo_text(batch_server: ServerProces
         if case.get("top_probs"):
             assert top == expected_top, case
     assert results[8][0] == results[9][0]  # misma petición, mismo texto, en el mismo lote
-    assert steps_with_company(batch_server) > before  # de verdad generaron juntas
+    assert batch_steps_with_more_rows_than(batch_server, 1) > before  # de verdad generaron juntas
     # Cada petición deja el lote al terminar.
     batch_server.wait_until(
         lambda: metric(batch_server, "llm_batch_rows_active") == 0, what="lote vacío al final"
@@ -210,7 +196,7 @@ def test_completions_with_several_choices_join_the_batch(batch_server: ServerPro
     # paso compartido con L: al menos 2 × 70 pasos con 2 filas o más. Sin lotes (BATCHING=0)
     # los textos serían los mismos, pero ningún paso tendría compañía.
     body = {"prompt": "Hola", "max_tokens": 70, "temperature": 0.8, "top_p": 0.9}
-    before = steps_with_company(batch_server)
+    before = batch_steps_with_more_rows_than(batch_server, 1)
     long = requests.post(
         batch_server.url("/generate"),
         json={"prompt": "Hola", "max_new_tokens": 1_000_000, "stream": True, "seed": 39},
@@ -245,7 +231,7 @@ def test_completions_with_several_choices_join_the_batch(batch_server: ServerPro
         for j, choice in enumerate(choices):
             case = {"prompt": "Hola", "max_new_tokens": 70, "temperature": 0.8, "top_p": 0.9}
             assert choice["text"] == solo({**case, "seed": 40 + 10 * i + j})[0]
-    assert steps_with_company(batch_server) - before >= 2 * 70
+    assert batch_steps_with_more_rows_than(batch_server, 1) - before >= 2 * 70
     batch_server.wait_until(
         lambda: metric(batch_server, "llm_batch_rows_active") == 0, what="lote vacío al final"
     )

@@ -11,16 +11,14 @@ Antes, con 2 plazas por worker, 30 clientes daban 4 × 200 y 26 × 429.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from bench.class_load import run_class
 from server.settings import Settings
 from tests.helpers.cli import run_module
-from tests.helpers.server import ServerProcess
+from tests.helpers.server import ServerProcess, batch_steps_with_more_rows_than
 
 CLASS = 30
 CHARS = 300
@@ -38,20 +36,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield server
 
 
-def steps_with_more_rows_than(server: ServerProcess, rows: int) -> float:
-    """Pasos del motor por lotes que hicieron avanzar a más de ``rows`` generaciones juntas."""
-    text = requests.get(server.url("/metrics"), timeout=10).text
-
-    def value(pattern: str) -> float:
-        match = re.search(pattern, text, re.MULTILINE)
-        assert match, f"falta {pattern} en /metrics"
-        return float(match.group(1))
-
-    total = value(r"^llm_batch_rows_count (\S+)$")
-    at_most = value(rf'^llm_batch_rows_bucket\{{le="{float(rows)}"\}} (\S+)$')
-    return total - at_most
-
-
 def test_a_class_of_30_streams_at_once_with_no_errors(served: ServerProcess) -> None:
     row = run_class(served.url(), CLASS, CHARS)
     print(row)
@@ -60,7 +44,7 @@ def test_a_class_of_30_streams_at_once_with_no_errors(served: ServerProcess) -> 
     assert row["status_429"] == 0, row
     # Y el motor por lotes los hizo avanzar juntos (no uno tras otro): con 30 clientes repartidos
     # entre los workers, hubo pasos con más de 8 filas.
-    assert steps_with_more_rows_than(served, 8) > 0
+    assert batch_steps_with_more_rows_than(served, 8) > 0
 
 
 def test_the_429_is_kept_for_a_real_overload(served: ServerProcess) -> None:
