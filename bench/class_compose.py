@@ -62,13 +62,15 @@ class Stack:
         self.env.update(settings or {})
         self.env.update(CHECKPOINTS_MOUNT=str(checkpoints), PORT=str(self.port))
 
-    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, timeout: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         # --env-file .env.example (todo comentado): el .env de quien mide no entra.
         cmd = ["docker", "compose", "--env-file", ".env.example", "-p", self.name, *args]
         proc = subprocess.run(
             cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
         )
-        if proc.returncode != 0:
+        if check and proc.returncode != 0:
             raise ConfigError(f"falló «{' '.join(cmd[2:])}»:\n{proc.stderr[-2000:]}")
         return proc
 
@@ -124,11 +126,8 @@ def measure_replicas(
             rows.append({"replicas": replicas, **row})
         return {"replicas": replicas, "settings": stack.replica_settings(), "rows": rows}
     finally:
-        subprocess.run(
-            ["docker", "compose", "--env-file", ".env.example", "-p", stack.name, "down", "-v",
-             "--remove-orphans", "--timeout", "10"],
-            cwd=ROOT, env=stack.env, capture_output=True, timeout=300,
-        )  # fmt: skip
+        # Sin check: recoger lo que haya, también si el up falló a medias.
+        stack.compose("down", "-v", "--remove-orphans", "--timeout", "10", timeout=300, check=False)
 
 
 def seed_checkpoint(folder: Path, steps: int) -> None:
@@ -171,9 +170,10 @@ def _main(argv: list[str] | None) -> int:
         raise ConfigError("no hay orden `docker` (ni podman tras ella): hace falta un motor.")
     results: dict[str, Any] = {"machine": machine_info(resolve_device("cpu"))}
     results["machine"]["load_start"] = load_average()
+    defaults = Settings()
     results["defaults"] = {
-        "max_concurrent_generations": Settings().max_concurrent_generations,
-        "gunicorn_threads": Settings().threads,
+        "max_concurrent_generations": defaults.max_concurrent_generations,
+        "gunicorn_threads": defaults.threads,
     }
     work = Path(tempfile.mkdtemp(prefix="llm-bench-clase-"))
     try:
