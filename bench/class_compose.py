@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 from bench.class_load import run_class
 from bench.machine import load_average, machine_info
 from bench.report import table, write_json
+from bench.server_process import free_port
 from server.settings import VARIABLES, Settings
 from shared.common.argparse_es import SpanishArgumentParser
 from shared.common.device import resolve_device
@@ -46,18 +46,12 @@ _PINNED = {var.name for var in VARIABLES} | {
 }  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Stack:
     """Un proyecto de compose propio (nombre único) con los checkpoints de una carpeta."""
 
     def __init__(self, checkpoints: Path, settings: dict[str, str] | None = None) -> None:
         self.name = f"llmdc-bench-{uuid.uuid4().hex[:8]}"
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if k not in _PINNED}
         self.env.update(settings or {})
         self.env.update(CHECKPOINTS_MOUNT=str(checkpoints), PORT=str(self.port))

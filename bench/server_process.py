@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,14 @@ LISTENING = re.compile(r"escuchando en http://127\.0\.0\.1:(\d+)")
 # Todas las variables que lee el servidor: las de server/settings.py y la que mira
 # gunicorn.conf.py. Una prueba comprueba que Settings.from_env no lee ninguna que falte aquí.
 SERVER_VARS = (*(var.name for var in VARIABLES), "PROMETHEUS_MULTIPROC_DIR")
+
+
+def free_port() -> int:
+    """Un puerto libre de 127.0.0.1 (el núcleo lo elige; se libera al cerrar el socket), para
+    lo que no acepta PORT=0, como el puerto que publica compose."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class ServerStartError(RuntimeError):

@@ -22,7 +22,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from bench.server_process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "docs/aprender.md")
@@ -135,12 +136,6 @@ def all_commands() -> tuple[list[Command], list[str]]:
         commands += found
         skipped += gone
     return commands, skipped
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(port: int) -> dict[str, str]:

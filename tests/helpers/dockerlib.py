@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.server_process import free_port
 from server.settings import VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,13 +86,6 @@ def docker(
     *args: str, timeout: float = 120, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     return run(["docker", *args], timeout=timeout, check=check)
-
-
-def free_port() -> int:
-    """Un puerto libre de 127.0.0.1 (el núcleo lo elige; se libera al cerrar el socket)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

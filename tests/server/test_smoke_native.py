@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.server
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -19,17 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.server_process import free_port
 from tests.helpers.cli import ROOT
 from tests.helpers.server import ServerProcess, python_env
 
 SMOKE = ROOT / "docker" / "smoke.sh"
-
-
-def free_port() -> int:
-    """Un puerto de loopback en el que nada escucha (el núcleo lo elige y se libera)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def smoke_env(port: int, **extra: str) -> dict[str, str]:
