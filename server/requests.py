@@ -23,14 +23,15 @@ def model_summary(loaded: LoadedModel) -> ModelSummary:
     )
 
 
-def check_vocabulary(prompt: str, loaded: LoadedModel) -> None:
+def check_vocabulary(prompt: str, loaded: LoadedModel) -> int:
     """Caracteres que el modelo no conoce: 422 con la lista exacta, antes de empezar a responder.
+    Si los conoce todos, devuelve cuántos tokens ocupa el prompt (ya está codificado).
 
     Es la comprobación del propio tokenizador (la misma que hace la CLI), con su mensaje; aquí
     solo se le pone forma HTTP. El resto del cuerpo ya lo comprobó pydantic (server/schemas.py).
     """
     try:
-        loaded.tokenizer.encode(prompt)
+        return len(loaded.tokenizer.encode(prompt))
     except TokenizerError as exc:
         raise APIError(
             422, f"{exc} Consulta GET /info para ver el vocabulario.", param="prompt"

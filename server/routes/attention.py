@@ -54,8 +54,7 @@ def attention() -> Response:
             "modelo).",
             param="prompt",
         )
-    check_vocabulary(req.prompt, loaded)
-    n_tokens = len(loaded.tokenizer.encode(req.prompt))
+    n_tokens = check_vocabulary(req.prompt, loaded)
     if n_tokens > loaded.block_size:
         raise APIError(
             422,

@@ -17,7 +17,7 @@ from server.auth import require_api_key
 from server.errors import APIError
 from server.generation_service import GenerationService, Reservation
 from server.model_store import LoadedModel
-from server.requests import check_vocabulary, model_summary, resolve_seed
+from server.requests import check_vocabulary, model_summary, prompt_tokens, resolve_seed
 from server.schemas import (
     DEFAULT_NEW_TOKENS,
     CharStep,
@@ -58,7 +58,7 @@ def _final(
         usage=Usage(
             prompt_chars=len(req.prompt),
             generated_chars=len(text),
-            prompt_tokens=len(loaded.tokenizer.encode(req.prompt)),
+            prompt_tokens=prompt_tokens(loaded, req.prompt),
             generated_tokens=len(chars),
         ),
         timings=Timings(
